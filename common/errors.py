@@ -1,0 +1,196 @@
+"""One error tree for everything a provider call or a job can end with.
+
+    MultiLLMError
+    ├── ConfigurationError            bad settings or input at the edge (never retried)
+    │   └── UnknownProviderError / UnknownModelError
+    ├── ProviderError                 a provider call failed; carries provider, model, job id
+    │   ├── RetryableError            worth another attempt on the same provider
+    │   │   ├── RateLimited           429 / RESOURCE_EXHAUSTED; retry_after + RateLimitInfo
+    │   │   ├── ProviderUnavailable   5xx, Anthropic 529 overloaded
+    │   │   ├── ProviderTimeout
+    │   │   │   ├── ConnectTimeout
+    │   │   │   ├── FirstTokenTimeout
+    │   │   │   └── IdleTimeout
+    │   │   └── StreamInterrupted     connection dropped, malformed chunk, mid-stream server error
+    │   └── TerminalError             the same request will fail again on this provider
+    │       ├── AuthenticationError   401: key missing or wrong        (fallback allowed)
+    │       ├── PermissionDenied      403 / 402: key lacks access       (fallback allowed)
+    │       ├── InvalidRequest        400 / 404 / 422                   (no fallback)
+    │       │   └── ContextLengthExceeded                               (fallback allowed)
+    │       └── ContentFiltered       safety / refusal                  (fallback allowed)
+    └── JobError                      how a job ended that is not a provider's doing
+        ├── JobCancelled
+        └── DeadlineExceeded
+
+`retryable` says whether another attempt on the same provider may succeed; `fallback` whether the
+job may move to another provider. Messages name provider, model and job, never a key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .ratelimit_headers import RateLimitInfo
+
+
+class MultiLLMError(Exception):
+    """Root of every error multillm raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+    fallback: ClassVar[bool] = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "type": type(self).__name__,
+            "message": str(self),
+            "retryable": self.retryable,
+            "fallback": self.fallback,
+        }
+
+
+class ConfigurationError(MultiLLMError):
+    """Bad settings or bad input, found before anything was sent."""
+
+    code = "configuration"
+
+
+class UnknownProviderError(ConfigurationError):
+    code = "unknown_provider"
+
+
+class UnknownModelError(ConfigurationError):
+    code = "unknown_model"
+
+
+class ProviderError(MultiLLMError):
+    """A provider call failed."""
+
+    code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        job_id: str = "",
+        status: int | None = None,
+        provider_code: str | None = None,
+        rate_limit: RateLimitInfo | None = None,
+    ) -> None:
+        self.detail = message
+        self.provider = provider
+        self.model = model
+        self.job_id = job_id
+        self.status = status
+        self.provider_code = provider_code
+        self.rate_limit = rate_limit or RateLimitInfo()
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = "/".join(p for p in (self.provider, self.model) if p)
+        job = f" job {self.job_id}" if self.job_id else ""
+        status = f" (HTTP {self.status})" if self.status else ""
+        return f"{where}{job}{status}: {self.detail}" if where or job else f"{self.detail}{status}"
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.rate_limit.retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(
+            provider=self.provider,
+            model=self.model,
+            status=self.status,
+            provider_code=self.provider_code,
+            retry_after=self.retry_after,
+        )
+        return data
+
+
+class RetryableError(ProviderError):
+    code = "retryable"
+    retryable = True
+    fallback = True
+
+
+class RateLimited(RetryableError):
+    code = "rate_limited"
+
+
+class ProviderUnavailable(RetryableError):
+    code = "unavailable"
+
+
+class ProviderTimeout(RetryableError):
+    code = "timeout"
+
+
+class ConnectTimeout(ProviderTimeout):
+    code = "connect_timeout"
+
+
+class FirstTokenTimeout(ProviderTimeout):
+    code = "first_token_timeout"
+
+
+class IdleTimeout(ProviderTimeout):
+    code = "idle_timeout"
+
+
+class StreamInterrupted(RetryableError):
+    code = "stream_interrupted"
+
+
+class TerminalError(ProviderError):
+    code = "terminal"
+
+
+class AuthenticationError(TerminalError):
+    code = "authentication"
+    fallback = True
+
+
+class PermissionDenied(TerminalError):
+    code = "permission_denied"
+    fallback = True
+
+
+class InvalidRequest(TerminalError):
+    code = "invalid_request"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+    fallback = True
+
+
+class ContentFiltered(TerminalError):
+    code = "content_filtered"
+    fallback = True
+
+
+class JobError(MultiLLMError):
+    code = "job_error"
+
+
+class JobCancelled(JobError):
+    code = "cancelled"
+
+
+class DeadlineExceeded(JobError):
+    code = "deadline_exceeded"
+
+
+def error_class_for_code(code: str) -> type[MultiLLMError]:
+    """The class whose `code` is `code` (used to rebuild errors read back from Redis)."""
+    stack: list[type[MultiLLMError]] = [MultiLLMError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return MultiLLMError

@@ -1,0 +1,54 @@
+"""The seven providers behind one interface; the registry is built once at import."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..errors import UnknownProviderError
+from .anthropic import AnthropicProvider
+from .base import LLMProvider, ModelInfo, ProviderSpec, Timeouts
+from .catalog import SPECS
+from .gemini import GeminiProvider
+from .openai_compat import OpenAICompatProvider
+
+PROTOCOLS: dict[str, type[LLMProvider]] = {
+    "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+}
+
+
+def get_spec(provider_id: str) -> ProviderSpec:
+    try:
+        return SPECS[provider_id]
+    except KeyError:
+        known = ", ".join(SPECS)
+        raise UnknownProviderError(f"provider: {provider_id!r} is not one of {known}") from None
+
+
+def create_provider(
+    provider_id: str,
+    api_key: str,
+    *,
+    base_url: str | None = None,
+    timeouts: Timeouts | None = None,
+    client: httpx.Client | None = None,
+) -> LLMProvider:
+    """A client for one provider, with the key and base URL given by the caller."""
+    spec = get_spec(provider_id)
+    return PROTOCOLS[spec.protocol](spec, api_key, base_url=base_url, timeouts=timeouts, client=client)
+
+
+__all__ = [
+    "PROTOCOLS",
+    "SPECS",
+    "AnthropicProvider",
+    "GeminiProvider",
+    "LLMProvider",
+    "ModelInfo",
+    "OpenAICompatProvider",
+    "ProviderSpec",
+    "Timeouts",
+    "create_provider",
+    "get_spec",
+]

@@ -1,0 +1,168 @@
+"""The shapes everything agrees on: messages, chat options, stream events and results.
+
+Everything here is pydantic and crosses process boundaries as JSON. Options forbid unknown fields so
+a misspelt parameter is an error at the edge, never silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "cancelled"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(Strict):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(Strict):
+    """An image for multimodal models: a `data:` URL or an http(s) URL."""
+
+    type: Literal["image"] = "image"
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("data:image/", "https://", "http://")):
+            raise ValueError("must be a data:image/... URL or an http(s) URL")
+        return url
+
+    def data(self) -> tuple[str, str] | None:
+        """(media type, base64 data) for a data URL, else None."""
+        if not self.url.startswith("data:"):
+            return None
+        head, _, payload = self.url.partition(",")
+        return head[5:].split(";")[0], payload
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class ToolCall(Strict):
+    """A complete call the model asked for; `arguments` is the JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> Any:
+        return json.loads(self.arguments or "{}")
+
+
+class Message(Strict):
+    role: Role
+    content: str | list[ContentPart] = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Message:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role != "assistant" and not self.content:
+            raise ValueError(f"a {self.role} message needs content")
+        return self
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    def images(self) -> list[ImagePart]:
+        return [] if isinstance(self.content, str) else [p for p in self.content if isinstance(p, ImagePart)]
+
+
+class Tool(Strict):
+    """A function the model may call; `parameters` is a JSON Schema object."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ChatOptions(Strict):
+    """The seed's ProviderConfig without the key: what a caller may set for one chat."""
+
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    stop: list[str] | None = Field(default=None, max_length=4)
+    system_prompt: str | None = None
+    stream: bool = True
+    tools: list[Tool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | str | None = None
+    json_mode: bool = False
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ProviderConfig(ChatOptions):
+    """The seed's ProviderConfig: options plus the key and a required model."""
+
+    api_key: SecretStr
+    model: str  # type: ignore[assignment]
+
+
+class Usage(Strict):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class ToolCallDelta(Strict):
+    """A fragment of a tool call as it streams; `index` ties fragments together."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class StreamEvent(Strict):
+    """One thing that happened in a provider stream, in the provider's own order."""
+
+    type: Literal["delta", "tool_call_delta", "tool_call", "usage", "finish", "error"]
+    text: str = ""
+    tool_call_delta: ToolCallDelta | None = None
+    tool_call: ToolCall | None = None
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    native_finish_reason: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class ChatResult(Strict):
+    """What one complete chat produced."""
+
+    provider: str
+    model: str
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: FinishReason | None = None
+    native_finish_reason: str | None = None
