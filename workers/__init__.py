@@ -1,0 +1,10 @@
+"""Celery workers: `celery -A multillm.workers worker -Q multillm.<provider> -P threads`."""
+
+from . import signals as _signals  # noqa: F401  (connects start-up handlers)
+from .app import app, chat_task_name
+from .reaper import reap_once
+from .tasks import CHAT_TASKS
+
+celery = app
+
+__all__ = ["CHAT_TASKS", "app", "celery", "chat_task_name", "reap_once"]

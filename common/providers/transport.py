@@ -157,6 +157,7 @@ def open_stream(
     client: httpx.Client, call: Call, make_error: ErrorFactory, method: str, url: str, **kw: Any
 ) -> Iterator[httpx.Response]:
     """Send a request, check its status, and yield the streaming response; errors translated."""
+    kw.setdefault("timeout", call.timeouts.httpx())
     with translated(call), client.stream(method, url, **kw) as response:
         check_status(call, response, make_error)
         yield response

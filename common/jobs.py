@@ -1,0 +1,98 @@
+"""The job a caller submits, the messages its stream carries, and the result it ends with."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .schemas import ChatOptions, FinishReason, Message, ToolCall, Usage
+
+MessageType = Literal["start", "delta", "tool_call", "usage", "retry", "fallback", "error", "cancelled", "done"]
+TERMINAL: frozenset[str] = frozenset({"done", "error", "cancelled"})
+JobStatus = Literal["succeeded", "failed", "cancelled"]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Job(BaseModel):
+    """A chat job as accepted: never holds a key (workers resolve keys themselves)."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: str = Field(default_factory=new_job_id, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    provider: str
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    options: ChatOptions = Field(default_factory=ChatOptions)
+    tenant: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    deadline_s: float = Field(default=300.0, gt=0, le=86_400)
+    max_attempts: int = Field(default=4, ge=1, le=50)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    submitted_at: float = Field(default_factory=time.time)
+
+    @model_validator(mode="after")
+    def _model_in_options(self) -> Job:
+        self.options = self.options.model_copy(update={"model": self.model})
+        return self
+
+    @property
+    def deadline_at(self) -> float:
+        return self.submitted_at + self.deadline_s
+
+
+class StreamMessage(BaseModel):
+    """One message on a job's channel and replay log. `seq` starts at 1 and has no gaps.
+
+    A `start` with a higher `attempt` means an earlier attempt failed part-way: consumers drop the
+    text they gathered from earlier attempts. Exactly one terminal message (done, error, cancelled)
+    ends the stream.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    job_id: str
+    type: MessageType
+    attempt: int = 1
+    ts: float = 0.0
+    provider: str | None = None
+    model: str | None = None
+    text: str = ""
+    tool_call: ToolCall | None = None
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    error: dict[str, Any] | None = None
+    delay_s: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL
+
+
+class Timings(BaseModel):
+    submitted_at: float
+    started_at: float | None = None
+    first_token_at: float | None = None
+    finished_at: float | None = None
+
+
+class JobResult(BaseModel):
+    """How a job ended: stored once, with a TTL, whatever the number of deliveries."""
+
+    job_id: str
+    status: JobStatus
+    provider: str
+    model: str
+    tenant: str = "default"
+    attempts: int = 1
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    finish_reason: FinishReason | None = None
+    error: dict[str, Any] | None = None
+    timings: Timings
+    path: list[str] = Field(default_factory=list)

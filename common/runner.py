@@ -1,0 +1,235 @@
+"""Running one delivery of a chat job: lease, stream from the provider, publish, finish once.
+
+The Celery task calls `run_job` and only turns its outcome into a Celery retry; everything else
+(lease, deadline, cancellation, retries, the result) happens here, without Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import redis
+from pydantic import ValidationError
+
+from . import keys
+from .errors import (
+    AuthenticationError,
+    DeadlineExceeded,
+    JobCancelled,
+    MultiLLMError,
+    ProviderError,
+    RetryableError,
+)
+from .jobs import Job, JobResult, Timings
+from .lease import ACQUIRED, Lease, LeaseKeeper
+from .providers import create_provider, get_spec
+from .retry import backoff_delay, worth_retrying
+from .schemas import ChatResult, StreamEvent
+from .settings import Settings
+from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
+
+log = logging.getLogger("multillm.runner")
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded, failed, cancelled, retry, skipped
+    retry_in: float | None = None
+
+
+class LeaseLost(Exception):
+    """Another attempt owns the job now; this one stops without writing anything."""
+
+
+class Runtime:
+    """What one worker process shares between jobs: Redis, leases, HTTP connection pools."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.redis = client or redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                                                    max_connections=None)
+        self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self._http: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def http_client(self, base_url: str) -> httpx.Client:
+        with self._lock:
+            if base_url not in self._http:
+                limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
+                self._http[base_url] = httpx.Client(limits=limits)
+            return self._http[base_url]
+
+    def api_key(self, job: Job) -> str:
+        secret = self.settings.provider(job.provider).api_key
+        if secret is None:
+            spec = get_spec(job.provider)
+            raise AuthenticationError(f"no API key: set {spec.api_key_env}", provider=job.provider,
+                                      model=job.model, job_id=job.job_id)
+        return secret.get_secret_value()
+
+
+def load_job(rt: Runtime, job_id: str) -> Job:
+    raw = rt.redis.get(keys.job(job_id))
+    if raw is None:
+        raise MultiLLMError(f"job {job_id}: not found (never submitted, or expired)")
+    return Job.model_validate_json(raw)
+
+
+def run_job(rt: Runtime, job_id: Any) -> Outcome:
+    """Run one delivery of `job_id`. Never raises for a job's own failure: it ends as a result."""
+    if not isinstance(job_id, str) or not job_id or len(job_id) > 128:
+        log.error("refused a task whose job id is not a string of 1-128 characters")
+        return Outcome("skipped")
+    try:
+        job = load_job(rt, job_id)
+    except (MultiLLMError, ValidationError, ValueError) as exc:
+        _finish_unowned(rt, job_id, exc)
+        return Outcome("failed")
+    state, lease = rt.leases.acquire(job_id)
+    if state != ACQUIRED or lease is None:
+        return Outcome("skipped")  # finished already, or another attempt is running it
+    try:
+        return Attempt(rt, job, lease).run()
+    finally:
+        rt.leases.forget(lease)
+
+
+def _finish_unowned(rt: Runtime, job_id: str, exc: Exception) -> None:
+    """An error result for a job that cannot even be read, so its caller is not left waiting."""
+    error = {"code": "invalid_job", "type": type(exc).__name__, "message": str(exc)[:500],
+             "retryable": False, "fallback": False}
+    now = time.time()
+    result = JobResult(job_id=job_id, status="failed", provider="", model="", error=error,
+                       timings=Timings(submitted_at=now, finished_at=now))
+    s = rt.settings
+    Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
+        "error", result.model_dump_json(), s.result_ttl_s, error=error)
+
+
+class Attempt:
+    """One attempt at a job, holding its lease."""
+
+    def __init__(self, rt: Runtime, job: Job, lease: Lease) -> None:
+        self.rt, self.job, self.lease = rt, job, lease
+        s = rt.settings
+        self.pub = Publisher(rt.redis, job.job_id, lease.owner, lease.attempt,
+                             replay_max=s.replay_max, ttl=s.replay_ttl_s)
+        self.timings = Timings(submitted_at=job.submitted_at, started_at=time.time())
+        self.outcome = ChatResult(provider=job.provider, model=job.model)
+
+    def run(self) -> Outcome:
+        job = self.job
+        try:
+            self._check_can_start()
+            self._emit("start", provider=job.provider, model=job.model)
+            self._stream()
+            return self._succeed()
+        except LeaseLost:
+            log.warning("job %s attempt %s lost its lease; stopping", job.job_id, self.lease.attempt)
+            return Outcome("skipped")
+        except JobCancelled as exc:
+            return self._fail(exc, "cancelled")
+        except RetryableError as exc:
+            return self._retry_or_fail(exc)
+        except MultiLLMError as exc:
+            return self._fail(exc, "failed")
+        except Exception as exc:  # a bug must end the job, not the worker
+            log.exception("job %s failed unexpectedly", job.job_id)
+            return self._fail(MultiLLMError(f"internal error: {type(exc).__name__}"), "failed")
+
+    def _check_can_start(self) -> None:
+        job = self.job
+        if self.rt.redis.exists(keys.cancel(job.job_id)):
+            raise JobCancelled(f"job {job.job_id}: cancelled before it started")
+        if self.lease.attempt > job.max_attempts:
+            raise DeadlineExceeded(f"job {job.job_id}: gave up after {job.max_attempts} attempts")
+        if time.time() >= job.deadline_at:
+            raise DeadlineExceeded(f"job {job.job_id}: deadline of {job.deadline_s:g}s passed before it ran")
+
+    def _stream(self) -> None:
+        job, rt = self.job, self.rt
+        ps = rt.settings.provider(job.provider)
+        base_url = ps.base_url or get_spec(job.provider).default_base_url
+        timeouts = rt.settings.timeouts(total=max(0.001, job.deadline_at - time.time()))
+        provider = create_provider(job.provider, rt.api_key(job), base_url=base_url, timeouts=timeouts,
+                                   client=rt.http_client(base_url))
+        # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
+        with closing(provider.stream_chat(job.messages, job.options, job_id=job.job_id)) as events:
+            for event in events:
+                self._on_event(event)
+                if time.time() >= job.deadline_at:
+                    raise DeadlineExceeded(f"job {job.job_id}: deadline of {job.deadline_s:g}s passed mid-stream")
+
+    def _on_event(self, event: StreamEvent) -> None:
+        out = self.outcome
+        if event.type == "delta":
+            if self.timings.first_token_at is None:
+                self.timings.first_token_at = time.time()
+            out.text += event.text
+            self._emit("delta", text=event.text)
+        elif event.type == "tool_call" and event.tool_call:
+            out.tool_calls.append(event.tool_call)
+            self._emit("tool_call", tool_call=event.tool_call.model_dump())
+        elif event.type == "usage" and event.usage:
+            out.usage = event.usage
+            self._emit("usage", usage=event.usage.model_dump())
+        elif event.type == "finish":
+            out.finish_reason = event.finish_reason
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.lease.lost.is_set():
+            raise LeaseLost
+        seq = self.pub.publish(kind, **fields)
+        if seq == LEASE_LOST:
+            raise LeaseLost
+        if seq == PUBLISHED_CANCELLED:
+            raise JobCancelled(f"job {self.job.job_id}: cancelled")
+
+    def _result(self, status: str, error: dict[str, Any] | None = None) -> JobResult:
+        job, out = self.job, self.outcome
+        self.timings.finished_at = time.time()
+        info = get_spec(job.provider).find_model(job.model)
+        cost = info.cost(out.usage.input_tokens, out.usage.output_tokens) if info else 0.0
+        return JobResult(
+            job_id=job.job_id, status=status, provider=job.provider, model=job.model,  # type: ignore[arg-type]
+            tenant=job.tenant, attempts=self.lease.attempt, text=out.text if not error else "",
+            tool_calls=out.tool_calls if not error else [], usage=out.usage, cost_usd=round(cost, 8),
+            finish_reason=out.finish_reason, error=error, timings=self.timings,
+            path=[f"{job.provider}/{job.model}"],
+        )
+
+    def _finish(self, kind: str, result: JobResult, **fields: Any) -> None:
+        s = self.rt.settings
+        self.pub.finish(kind, result.model_dump_json(), s.result_ttl_s, **fields)
+
+    def _succeed(self) -> Outcome:
+        result = self._result("succeeded")
+        self._finish("done", result, finish_reason=result.finish_reason, text=result.text,
+                     usage=result.usage.model_dump())
+        return Outcome("succeeded")
+
+    def _fail(self, exc: MultiLLMError, status: str) -> Outcome:
+        error = exc.to_dict()
+        self._finish("cancelled" if status == "cancelled" else "error", self._result(status, error), error=error)
+        return Outcome(status)
+
+    def _retry_or_fail(self, exc: ProviderError) -> Outcome:
+        delay = backoff_delay(self.lease.attempt, exc.retry_after)
+        left = self.job.deadline_at - time.time()
+        if not worth_retrying(self.lease.attempt, self.job.max_attempts, delay, left):
+            return self._fail(exc, "failed")
+        try:
+            self._emit("retry", error=exc.to_dict(), delay_s=round(delay, 3))
+        except JobCancelled as cancelled:
+            return self._fail(cancelled, "cancelled")
+        except LeaseLost:
+            return Outcome("skipped")
+        self.rt.leases.release(self.lease, resume_in=delay)
+        return Outcome("retry", retry_in=delay)
+

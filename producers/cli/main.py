@@ -1,0 +1,42 @@
+"""The `multillm` command."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from ...common.settings import get_settings
+from .chat import cancel, chat, result, stream, submit
+from .models import models
+from .simulate import simulate
+from .system import up, worker
+
+app = typer.Typer(
+    name="multillm",
+    help="LLM chat jobs for many callers through per-provider Celery queues on Redis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate):
+    app.command()(command)
+
+
+@app.callback()
+def _setup() -> None:
+    try:
+        level = get_settings().log_level.upper()
+    except Exception:  # settings errors are reported by the command that needs them
+        level = "INFO"
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

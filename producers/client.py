@@ -1,0 +1,128 @@
+"""The Python API a backend service uses: submit chat jobs, then stream or wait for them.
+
+    from multillm.producers import MultiLLM
+    client = MultiLLM()                       # REDIS_URL, or the system `multillm up` started
+    handle = client.submit("anthropic", "Say hello", max_tokens=50)
+    for message in handle.stream():
+        print(message.type, message.text)
+    print(handle.result(timeout=60).text)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from celery import Celery
+
+from ..common import keys
+from ..common.errors import ConfigurationError
+from ..common.jobs import Job
+from ..common.providers import get_spec
+from ..common.schemas import ChatOptions, Message
+from ..common.settings import Settings, get_settings
+from ..common.validation import parse
+from .embedded import find_running
+from .handle import JobHandle
+
+# KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
+# The inflight entry makes an accepted job answered even if this process dies before enqueueing:
+# if no worker has taken it by its deadline, a reaper enqueues it (and it ends as deadline exceeded).
+_ACCEPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
+return 1
+"""
+
+
+def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
+    url = explicit or settings.redis_url or find_running()
+    if not url:
+        raise ConfigurationError("REDIS_URL: not set and no `multillm up` is running; set it or start one")
+    return url
+
+
+def validate_job(job: Job) -> Job:
+    """Refuse what a provider would refuse, before anything is enqueued."""
+    spec = get_spec(job.provider)
+    info = spec.model(job.model)
+    if job.options.max_tokens is not None and job.options.max_tokens > info.max_output_tokens:
+        raise ConfigurationError(
+            f"options.max_tokens: {job.options.max_tokens} exceeds {info.id}'s limit of {info.max_output_tokens}")
+    if job.options.tools and not info.tools:
+        raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
+    if any(m.images() for m in job.messages) and not info.vision:
+        raise ConfigurationError(f"messages: {info.id} does not accept images")
+    return job
+
+
+def as_messages(prompt: str | Sequence[Message | dict[str, Any]]) -> list[Any]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [m.model_dump() if isinstance(m, Message) else m for m in prompt]
+
+
+class MultiLLM:
+    """Submits jobs onto per-provider queues and hands back `JobHandle`s."""
+
+    def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.url = resolve_redis_url(redis_url, self.settings)
+        self.redis = redis.Redis.from_url(self.url)
+        self._accept = self.redis.register_script(_ACCEPT)
+        self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
+        self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
+                                 broker_connection_retry_on_startup=True)
+
+    def close(self) -> None:
+        self.redis.close()
+        self._celery.close()
+
+    def __enter__(self) -> MultiLLM:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def submit(
+        self,
+        provider: str,
+        prompt: str | Sequence[Message | dict[str, Any]],
+        *,
+        model: str | None = None,
+        job_id: str | None = None,
+        tenant: str = "default",
+        deadline_s: float | None = None,
+        max_attempts: int | None = None,
+        metadata: dict[str, str] | None = None,
+        **options: Any,
+    ) -> JobHandle:
+        """Validate and enqueue one chat; `options` are ChatOptions fields (temperature, max_tokens...)."""
+        spec = get_spec(provider)
+        data: dict[str, Any] = {
+            "provider": provider,
+            "model": model or spec.default_model,
+            "messages": as_messages(prompt),
+            "options": parse(ChatOptions, options).model_dump(exclude_none=True),
+            "tenant": tenant,
+            "deadline_s": deadline_s or self.settings.job_deadline_s,
+            "max_attempts": max_attempts or self.settings.max_attempts,
+            "metadata": metadata or {},
+        }
+        if job_id is not None:
+            data["job_id"] = job_id
+        return self.submit_job(parse(Job, data))
+
+    def submit_job(self, job: Job) -> JobHandle:
+        """Enqueue a job; submitting the same job id again is a no-op that returns its handle."""
+        validate_job(job)
+        ttl = int(job.deadline_s + self.settings.result_ttl_s)
+        if self._accept(keys=[keys.job(job.job_id), keys.INFLIGHT],
+                        args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]):
+            self._celery.send_task(f"multillm.chat.{job.provider}", args=[job.job_id],
+                                   queue=keys.queue(job.provider), task_id=f"{job.job_id}")
+        return self.job(job.job_id)
+
+    def job(self, job_id: str) -> JobHandle:
+        return JobHandle(job_id, self.redis, self.url)

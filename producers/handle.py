@@ -1,0 +1,174 @@
+"""A handle on one submitted job: stream its messages, wait for its result, cancel it.
+
+Every message arrives once and in order, however late the caller subscribes or how often it
+reconnects: subscribe to the job's channel first, then replay the log, and keep only messages whose
+sequence number is the next one expected; on a gap, read the missing ones back from the log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from ..common import keys
+from ..common.errors import JobError
+from ..common.jobs import JobResult, StreamMessage
+from ..common.stream import Publisher
+
+POLL_S = 0.5  # silence after which the log is checked for anything pub/sub did not bring
+
+
+class Sequencer:
+    """Orders raw messages from pub/sub and the log into one gap-free, duplicate-free sequence."""
+
+    def __init__(self, after: int = 0) -> None:
+        self.last = after
+        self.finished = False
+
+    def accept(self, raw: bytes | str) -> StreamMessage | None:
+        """The message if it is the next one expected, else None (a duplicate or out of order)."""
+        data = json.loads(raw)
+        if data.get("seq", 0) != self.last + 1:
+            return None
+        message = StreamMessage.model_validate(data)
+        self.last = message.seq
+        self.finished = message.terminal
+        return message
+
+    def needs_log(self, raw: bytes | str) -> bool:
+        """A pub/sub message from beyond the next expected one: some were missed."""
+        return int(json.loads(raw).get("seq", 0)) > self.last + 1
+
+
+class JobTimeout(JobError):
+    code = "wait_timeout"
+
+
+class JobHandle:
+    def __init__(self, job_id: str, client: redis.Redis, url: str) -> None:
+        self.job_id = job_id
+        self._redis = client
+        self._url = url
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.job_id}>"
+
+    def stream(self, timeout: float | None = None, after: int = 0) -> Iterator[StreamMessage]:
+        """Every message after sequence number `after`, in order, until the terminal one."""
+        seq = Sequencer(after)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(keys.channel(self.job_id))
+            yield from self._from_log(seq)
+            while not seq.finished:
+                wait = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+                if wait <= 0:
+                    raise JobTimeout(f"job {self.job_id}: no end within {timeout:g}s")
+                item = pubsub.get_message(timeout=wait)
+                if item is None or seq.needs_log(item["data"]):
+                    yield from self._from_log(seq)
+                    continue
+                message = seq.accept(item["data"])
+                if message is not None:
+                    yield message
+        finally:
+            pubsub.close()
+
+    def _from_log(self, seq: Sequencer) -> Iterator[StreamMessage]:
+        for raw in self._redis.lrange(keys.log(self.job_id), 0, -1):
+            message = seq.accept(raw)
+            if message is not None:
+                yield message
+                if seq.finished:
+                    return
+
+    def result(self, timeout: float | None = None) -> JobResult:
+        """The job's result, waiting up to `timeout` seconds for it."""
+        stored = self.stored_result()
+        if stored is not None:
+            return stored
+        for _ in self.stream(timeout=timeout):
+            pass
+        stored = self.stored_result()
+        if stored is None:
+            raise JobTimeout(f"job {self.job_id}: stream ended but no result is stored (expired?)")
+        return stored
+
+    def stored_result(self) -> JobResult | None:
+        raw = self._redis.get(keys.result(self.job_id))
+        return JobResult.model_validate_json(raw) if raw else None
+
+    def cancel(self, ttl: int = 86_400) -> bool:
+        """Ask the job to stop. A job no worker has started ends at once; a running one between chunks.
+
+        True if the job had not finished yet."""
+        if self._redis.exists(keys.result(self.job_id)):
+            return False
+        self._redis.set(keys.cancel(self.job_id), "1", ex=ttl)
+        now = time.time()
+        error = {"code": "cancelled", "type": "JobCancelled", "message": f"job {self.job_id}: cancelled",
+                 "retryable": False, "fallback": False}
+        job = self._redis.get(keys.job(self.job_id))
+        meta: dict[str, Any] = json.loads(job) if job else {}
+        result = JobResult(job_id=self.job_id, status="cancelled", provider=meta.get("provider", ""),
+                           model=meta.get("model", ""), tenant=meta.get("tenant", "default"), attempts=0,
+                           error=error, timings={"submitted_at": meta.get("submitted_at", now), "finished_at": now})
+        # Succeeds only while no attempt holds the lease; a running attempt sees the cancel key instead.
+        Publisher(self._redis, self.job_id, "", 0, replay_max=100_000, ttl=ttl).finish(
+            "cancelled", result.model_dump_json(), ttl, error=error)
+        return True
+
+    def status(self) -> str:
+        """queued, running, succeeded, failed, cancelled or unknown."""
+        result = self.stored_result()
+        if result is not None:
+            return result.status
+        if self._redis.exists(keys.lease(self.job_id)):
+            return "running"
+        return "queued" if self._redis.exists(keys.job(self.job_id)) else "unknown"
+
+    async def astream(self, timeout: float | None = None, after: int = 0) -> AsyncIterator[StreamMessage]:
+        """`stream` for asyncio callers (its own connection, same ordering rules)."""
+        seq = Sequencer(after)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client = aioredis.Redis.from_url(self._url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.channel(self.job_id))
+            while not seq.finished:
+                for raw in await client.lrange(keys.log(self.job_id), 0, -1):
+                    message = seq.accept(raw)
+                    if message is not None:
+                        yield message
+                while not seq.finished:
+                    wait = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise JobTimeout(f"job {self.job_id}: no end within {timeout:g}s")
+                    item = await pubsub.get_message(timeout=wait)
+                    if item is None or seq.needs_log(item["data"]):
+                        break
+                    message = seq.accept(item["data"])
+                    if message is not None:
+                        yield message
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+    async def aresult(self, timeout: float | None = None) -> JobResult:
+        async for _ in self.astream(timeout=timeout):
+            pass
+        client = aioredis.Redis.from_url(self._url)
+        try:
+            raw = await client.get(keys.result(self.job_id))
+        finally:
+            await client.aclose()
+        stored = JobResult.model_validate_json(raw) if raw else None
+        if stored is None:
+            raise JobTimeout(f"job {self.job_id}: stream ended but no result is stored (expired?)")
+        return stored

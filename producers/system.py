@@ -1,0 +1,136 @@
+"""A whole multillm system on this machine: Redis (unless REDIS_URL is set), the simulator for
+every provider without an API key, and one Celery worker per provider queue."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+import redis
+
+from ..common import keys
+from ..common.errors import ConfigurationError
+from ..common.providers import SPECS
+from ..common.settings import Settings
+from ..common.simulator import base_urls
+from .embedded import free_port, python_module, spawn, start_redis, stop
+
+SIMULATED_KEY = "simulated-key-0000000000"
+
+
+@dataclass
+class SystemOptions:
+    providers: list[str] = field(default_factory=lambda: list(SPECS))
+    concurrency: int | None = None  # per worker; None: each provider's <PREFIX>_CONCURRENCY
+    pool: str = "threads"
+    simulator_args: list[str] = field(default_factory=list)
+    log_dir: Path | None = None
+    beat: bool = False
+
+
+class EmbeddedSystem:
+    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+
+    def __init__(self, settings: Settings, options: SystemOptions | None = None) -> None:
+        self.settings = settings
+        self.options = options or SystemOptions()
+        self.processes: list[Popen[bytes]] = []
+        self.workers: dict[str, Popen[bytes]] = {}
+        self.redis_url = settings.redis_url or ""
+        self.simulator_url: str | None = None
+        self.simulated: list[str] = []
+
+    def __enter__(self) -> EmbeddedSystem:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _log(self, name: str) -> Path | None:
+        return self.options.log_dir / f"{name}.log" if self.options.log_dir else None
+
+    def start(self, wait: float = 60.0) -> None:
+        try:
+            if not self.redis_url:
+                process, self.redis_url = start_redis(log=self._log("redis"))
+                self.processes.append(process)
+            self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
+            if self.simulated:
+                self._start_simulator()
+            for provider in self.options.providers:
+                self.start_worker(provider)
+            self.wait_for_workers(list(self.workers), wait)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_simulator(self) -> None:
+        port = free_port()
+        args = python_module("multillm.producers.cli.main", "simulate", "--port", str(port),
+                             *self.options.simulator_args)
+        self.processes.append(spawn(args, log=self._log("simulator")))
+        self.simulator_url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{self.simulator_url}/_simulator/stats", timeout=0.5).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > end or self.processes[-1].poll() is not None:
+                    raise ConfigurationError("the provider simulator did not start") from None
+                time.sleep(0.05)
+
+    def worker_env(self) -> dict[str, str]:
+        env = dict(os.environ, REDIS_URL=self.redis_url)
+        urls = base_urls(self.simulator_url) if self.simulator_url else {}
+        for provider in self.simulated:
+            spec = SPECS[provider]
+            env[spec.base_url_env] = urls[provider]
+            env[spec.api_key_env] = SIMULATED_KEY
+        return env
+
+    def start_worker(self, provider: str, name: str | None = None) -> Popen[bytes]:
+        concurrency = self.options.concurrency or self.settings.provider(provider).concurrency
+        name = name or f"{provider}-{os.getpid()}-{len(self.processes)}"
+        args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", keys.queue(provider),
+                             "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
+                             "-l", "warning", "--without-gossip", "--without-mingle")
+        process = spawn(args, env=self.worker_env(), log=self._log(f"worker-{name}"))
+        self.processes.append(process)
+        self.workers[name] = process
+        return process
+
+    def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:
+        client = redis.Redis.from_url(self.redis_url)
+        end = time.monotonic() + timeout
+        try:
+            while True:
+                ready = {k.decode().split(":", 2)[2].split("@")[0] for k in client.keys(keys.worker("*"))}
+                missing = [n for n in names if n not in ready]
+                if not missing:
+                    return
+                dead = [n for n in missing if self.workers[n].poll() is not None]
+                if dead or time.monotonic() > end:
+                    raise ConfigurationError(f"workers did not start: {', '.join(dead or missing)}")
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    def env(self) -> dict[str, str]:
+        """Variables that point another program at this system."""
+        env = {"REDIS_URL": self.redis_url}
+        if self.simulator_url:
+            urls = base_urls(self.simulator_url)
+            for provider in self.simulated:
+                env[SPECS[provider].base_url_env] = urls[provider]
+        return env
+
+    def stop(self) -> None:
+        stop(list(reversed(self.processes)))
+        self.processes.clear()
+        self.workers.clear()

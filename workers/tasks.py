@@ -1,0 +1,47 @@
+"""The chat tasks: thin. Validate the payload, run the job (common.runner), turn a retryable
+failure into a Celery retry. One task per provider so each has its own `rate_limit`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Task
+
+from ..common.providers import SPECS
+from ..common.runner import Runtime, run_job
+from ..common.settings import get_settings
+from .app import app, chat_task_name
+
+log = logging.getLogger("multillm.workers")
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """The process's runtime, made on first use (after a prefork child is forked)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
+    if args or kwargs:
+        log.error("task %s: unexpected arguments ignored", task.request.id)
+    outcome = run_job(runtime(), job_id)
+    if outcome.retry_in is not None:
+        raise task.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.status
+
+
+def _register(provider: str) -> Task:
+    limit = get_settings().provider(provider).task_rate_limit
+    return app.task(_chat, name=chat_task_name(provider), bind=True, rate_limit=limit,
+                    acks_late=True, reject_on_worker_lost=True)
+
+
+CHAT_TASKS: dict[str, Task] = {p: _register(p) for p in SPECS}
