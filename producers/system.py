@@ -30,6 +30,7 @@ class SystemOptions:
     simulator_args: list[str] = field(default_factory=list)
     log_dir: Path | None = None
     beat: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
 
 
 class EmbeddedSystem:
@@ -73,7 +74,8 @@ class EmbeddedSystem:
         port = free_port()
         args = python_module("multillm.producers.cli.main", "simulate", "--port", str(port),
                              *self.options.simulator_args)
-        self.processes.append(spawn(args, log=self._log("simulator")))
+        self.processes.append(spawn(args, env=dict(os.environ, **self.options.extra_env),
+                                    log=self._log("simulator")))
         self.simulator_url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 20
         while True:
@@ -86,7 +88,7 @@ class EmbeddedSystem:
                 time.sleep(0.05)
 
     def worker_env(self) -> dict[str, str]:
-        env = dict(os.environ, REDIS_URL=self.redis_url)
+        env = dict(os.environ, **self.options.extra_env, REDIS_URL=self.redis_url)
         urls = base_urls(self.simulator_url) if self.simulator_url else {}
         for provider in self.simulated:
             spec = SPECS[provider]
