@@ -7,6 +7,7 @@ import logging
 import typer
 
 from ...common.settings import get_settings
+from .bench import bench
 from .chat import cancel, chat, result, stream, submit
 from .models import models
 from .simulate import simulate
@@ -19,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench):
     app.command()(command)
 
 

@@ -1,0 +1,40 @@
+"""`multillm bench`: measure, print, and write the figures into BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..bench import bench_capacity, bench_overhead, bench_throughput, machine
+from .errors import one_line_errors
+
+
+@one_line_errors
+def bench(
+    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity or all")] = "all",
+    out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
+    jobs: Annotated[int, typer.Option(help="Jobs for the throughput run")] = 2000,
+    streams: Annotated[int, typer.Option(help="Concurrent streams for the capacity run")] = 1000,
+    pool: Annotated[str, typer.Option(help="Worker pool for the capacity run")] = "threads",
+) -> None:
+    """Measure the queue path against a direct client on the same simulator, in one run.
+
+    Example: multillm bench all --out bench.jsonl
+    """
+    runs = {
+        "overhead": lambda: bench_overhead(),
+        "throughput": lambda: bench_throughput(jobs=jobs),
+        "capacity": lambda: bench_capacity(streams=streams, pool=pool),
+    }
+    chosen = list(runs) if what == "all" else [what]
+    typer.echo(f"machine: {machine()}")
+    for name in chosen:
+        figures = {"bench": name, **runs[name]()}
+        line = json.dumps(figures, default=lambda v: round(v, 3) if isinstance(v, float) else v)
+        typer.echo(line)
+        if out:
+            with out.open("a") as f:
+                f.write(line + "\n")

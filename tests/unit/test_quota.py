@@ -1,0 +1,85 @@
+"""The quota limiter's arithmetic on fakeredis: windows, weights, waits, concurrency, cooldown."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from multillm.common.quota import Quota, QuotaRule, Window, estimate_tokens
+
+
+@pytest.fixture
+def quota() -> Quota:
+    return Quota(fakeredis.FakeRedis())
+
+
+def rule(**kw) -> QuotaRule:
+    windows = kw.pop("windows", (Window("rpm", 3, 60_000), Window("tpm", 100, 60_000, tokens=True)))
+    return QuotaRule("openai", "k1", windows, **kw)
+
+
+def test_requests_beyond_the_window_wait_until_the_oldest_expires(quota):
+    r = rule()
+    for i in range(3):
+        assert quota.acquire(r, f"j{i}", 10, now=100.0 + i).granted
+    refused = quota.acquire(r, "j3", 10, now=110.0)
+    assert not refused.granted and refused.reason == "rpm"
+    assert refused.wait_s == pytest.approx(50.001, abs=0.01)  # j0 at t=100 leaves at t=160
+    assert quota.acquire(r, "j3", 10, now=160.002).granted
+
+
+def test_tokens_are_weighted_and_all_windows_reserve_together(quota):
+    r = rule(windows=(Window("rpm", 10, 60_000), Window("tpm", 100, 60_000, tokens=True)))
+    assert quota.acquire(r, "a", 70, now=0).granted
+    refused = quota.acquire(r, "b", 40, now=1)
+    assert refused.reason == "tpm"
+    assert quota.usage(r)["rpm"]["used"] <= 1  # the refused request reserved nothing
+
+
+def test_reconcile_returns_unused_tokens(quota):
+    r = rule(windows=(Window("tpm", 100, 60_000, tokens=True),))
+    assert quota.acquire(r, "a", 80, now=0).granted
+    quota.reconcile(r, "a", 30)
+    assert quota.acquire(r, "b", 60, now=1).granted
+
+
+def test_a_request_larger_than_the_quota_can_never_run(quota):
+    r = rule(windows=(Window("tpm", 100, 60_000, tokens=True),))
+    assert quota.acquire(r, "huge", 101, now=0).wait_s == float("inf")
+
+
+def test_concurrency_cap_and_release(quota):
+    r = rule(windows=(), max_concurrent=2)
+    assert quota.acquire(r, "a", 1, now=0).granted and quota.acquire(r, "b", 1, now=0).granted
+    assert quota.acquire(r, "c", 1, now=0).reason == "concurrency"
+    quota.release(r, "a")
+    assert quota.acquire(r, "c", 1, now=0).granted
+
+
+def test_cooldown_holds_every_caller(quota):
+    r = rule()
+    quota.cool_down(r, 5)
+    decision = quota.acquire(r, "a", 1)
+    assert decision.reason == "cooldown" and 4 < decision.wait_s <= 5
+
+
+def test_token_estimate_counts_prompt_and_output_cap():
+    assert estimate_tokens(0, 10) == 10 and estimate_tokens(9, 10) == 13
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.integers(1, 30)), min_size=1, max_size=60))
+def test_no_sliding_window_ever_exceeds_the_limits(arrivals):
+    """Whatever the arrival times and sizes, granted reservations never exceed a window's limit."""
+    q = Quota(fakeredis.FakeRedis())
+    r = rule(windows=(Window("rpm", 5, 2_000), Window("tpm", 60, 2_000, tokens=True)))
+    now, granted = 0.0, []
+    for gap, tokens in arrivals:
+        now += gap
+        if q.acquire(r, f"j{len(granted)}-{now}", tokens, now=now).granted:
+            granted.append((now, tokens))
+    for start, _ in granted:
+        inside = [t for at, t in granted if start <= at < start + 2.0]
+        assert len(inside) <= 5 and sum(inside) <= 60
