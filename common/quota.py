@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
 
 from . import keys
+from .errors import DeadlineExceeded, InvalidRequest
+from .settings import ProviderSettings, RateLimitConfig
 
 QUOTA_PREFIX = f"{keys.PREFIX}:quota"
 
@@ -122,6 +126,29 @@ class Decision:
         return self.wait_s == 0
 
 
+class QuotaWait(Exception):
+    """The wait is longer than a worker slot should be held: hand the job back to the queue."""
+
+    def __init__(self, wait_s: float, reason: str) -> None:
+        super().__init__(f"quota {reason}: wait {wait_s:.2f}s")
+        self.wait_s = wait_s
+        self.reason = reason
+
+
+def rule_for(ps: ProviderSettings, api_key: str, global_limit: RateLimitConfig) -> QuotaRule:
+    """The rule for one provider key from settings: rpm, tpm, the seed's RateLimitConfig windows."""
+    windows = []
+    if ps.rpm:
+        windows.append(Window("rpm", ps.rpm, 60_000))
+    if ps.tpm:
+        windows.append(Window("tpm", ps.tpm, 60_000, tokens=True))
+    if ps.rate_limit.enabled:
+        windows.append(Window("window", ps.rate_limit.max_requests, ps.rate_limit.window_ms))
+    if global_limit.enabled:
+        windows.append(Window("global", global_limit.max_requests, global_limit.window_ms))
+    return QuotaRule(ps.id, key_id(api_key), tuple(windows), ps.max_concurrent or 0)
+
+
 def key_id(api_key: str) -> str:
     """A stable, non-reversible name for a key (quotas belong to keys)."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
@@ -189,3 +216,25 @@ class Quota:
         out["concurrent"] = self.redis.zcount(f"{rule.scope()}:concurrent", now_ms, "+inf")
         out["cooldown_s"] = max(0, self.redis.pttl(f"{rule.scope()}:cooldown")) / 1000
         return out
+
+    @contextmanager
+    def reserved(
+        self, rule: QuotaRule, reservation: str, tokens: int, *, inline_wait_s: float, deadline_at: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Iterator[None]:
+        """Hold a reservation for one call: short waits here, longer ones raise QuotaWait."""
+        while True:
+            decision = self.acquire(rule, reservation, tokens)
+            if decision.granted:
+                break
+            if decision.wait_s == float("inf"):
+                raise InvalidRequest(f"needs {tokens} tokens, more than the {rule.provider} quota allows per window")
+            if time.time() + decision.wait_s >= deadline_at:
+                raise DeadlineExceeded(f"quota ({decision.reason}) would delay the job past its deadline")
+            if decision.wait_s > inline_wait_s:
+                raise QuotaWait(decision.wait_s, decision.reason)
+            sleep(decision.wait_s)
+        try:
+            yield
+        finally:
+            self.release(rule, reservation)

@@ -24,11 +24,13 @@ from .errors import (
     JobCancelled,
     MultiLLMError,
     ProviderError,
+    RateLimited,
     RetryableError,
 )
 from .jobs import Job, JobResult, Timings
-from .lease import ACQUIRED, Lease, LeaseKeeper
+from .lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
 from .providers import create_provider, get_spec
+from .quota import Quota, QuotaWait, estimate_tokens, rule_for
 from .retry import backoff_delay, worth_retrying
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
@@ -55,6 +57,7 @@ class Runtime:
         self.redis = client or redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                                                     max_connections=None)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.quota = Quota(self.redis)
         self._http: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -72,6 +75,14 @@ class Runtime:
             raise AuthenticationError(f"no API key: set {spec.api_key_env}", provider=job.provider,
                                       model=job.model, job_id=job.job_id)
         return secret.get_secret_value()
+
+
+def job_tokens(job: Job) -> int:
+    """Tokens to reserve before the call: the prompt estimate plus the output cap."""
+    chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
+    info = get_spec(job.provider).find_model(job.model)
+    cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
+    return estimate_tokens(chars, cap)
 
 
 def load_job(rt: Runtime, job_id: str) -> Job:
@@ -127,9 +138,10 @@ class Attempt:
         job = self.job
         try:
             self._check_can_start()
-            self._emit("start", provider=job.provider, model=job.model)
             self._stream()
             return self._succeed()
+        except QuotaWait as wait:
+            return self._hand_back(wait.wait_s)
         except LeaseLost:
             log.warning("job %s attempt %s lost its lease; stopping", job.job_id, self.lease.attempt)
             return Outcome("skipped")
@@ -155,9 +167,27 @@ class Attempt:
     def _stream(self) -> None:
         job, rt = self.job, self.rt
         ps = rt.settings.provider(job.provider)
-        base_url = ps.base_url or get_spec(job.provider).default_base_url
+        api_key = rt.api_key(job)
+        rule = rule_for(ps, api_key, rt.settings.rate_limit)
+        reservation = f"{job.job_id}:{self.lease.attempt}"
+        with rt.quota.reserved(rule, reservation, job_tokens(job), inline_wait_s=rt.settings.quota_inline_wait_s,
+                               deadline_at=job.deadline_at):
+            self._emit("start", provider=job.provider, model=job.model)
+            try:
+                self._call(api_key)
+            except RateLimited as exc:  # the whole fleet backs off together
+                rt.quota.cool_down(rule, exc.retry_after or 1.0)
+                raise
+            finally:
+                used = self.outcome.usage.total_tokens
+                if used:
+                    rt.quota.reconcile(rule, reservation, used)
+
+    def _call(self, api_key: str) -> None:
+        job, rt = self.job, self.rt
+        base_url = rt.settings.provider(job.provider).base_url or get_spec(job.provider).default_base_url
         timeouts = rt.settings.timeouts(total=max(0.001, job.deadline_at - time.time()))
-        provider = create_provider(job.provider, rt.api_key(job), base_url=base_url, timeouts=timeouts,
+        provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
                                    client=rt.http_client(base_url))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
         with closing(provider.stream_chat(job.messages, job.options, job_id=job.job_id)) as events:
@@ -218,6 +248,12 @@ class Attempt:
         error = exc.to_dict()
         self._finish("cancelled" if status == "cancelled" else "error", self._result(status, error), error=error)
         return Outcome(status)
+
+    def _hand_back(self, wait_s: float) -> Outcome:
+        """Quota says wait longer than a slot should be held: back to the queue, not an attempt."""
+        self.rt.redis.decr(attempts_key(self.job.job_id))
+        self.rt.leases.release(self.lease, resume_in=wait_s)
+        return Outcome("retry", retry_in=wait_s)
 
     def _retry_or_fail(self, exc: ProviderError) -> Outcome:
         delay = backoff_delay(self.lease.attempt, exc.retry_after)

@@ -43,6 +43,10 @@ class ProviderSettings(BaseModel):
     # Celery's own per-worker task rate limit ("10/s", "600/m"); a local guard only.
     task_rate_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?/[smh]$")
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    # The account's quota, shared by every worker through Redis (multillm.common.quota).
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
 
     @field_validator("base_url")
     @classmethod
@@ -73,6 +77,7 @@ class Settings(BaseModel):
     idle_timeout_s: float = Field(default=30.0, gt=0)
     worker_pool: Literal["threads", "prefork", "gevent", "solo"] = "threads"
     hide_prompts: bool = False
+    quota_inline_wait_s: float = Field(default=5.0, ge=0)
     providers: dict[str, ProviderSettings]
 
     @field_validator("redis_url")
@@ -119,6 +124,7 @@ GLOBAL_VARS = {
     "MULTILLM_IDLE_TIMEOUT_S": "idle_timeout_s",
     "MULTILLM_WORKER_POOL": "worker_pool",
     "MULTILLM_HIDE_PROMPTS": "hide_prompts",
+    "MULTILLM_QUOTA_INLINE_WAIT_S": "quota_inline_wait_s",
 }
 RATE_LIMIT_VARS = {
     "RATE_LIMIT_ENABLED": "enabled",
@@ -133,7 +139,8 @@ def env_names(provider_id: str) -> dict[str, str]:
     spec = SPECS[provider_id]
     p = spec.env_prefix
     names = {spec.api_key_env: "api_key", spec.base_url_env: "base_url",
-             f"{p}_CONCURRENCY": "concurrency", f"{p}_TASK_RATE_LIMIT": "task_rate_limit"}
+             f"{p}_CONCURRENCY": "concurrency", f"{p}_TASK_RATE_LIMIT": "task_rate_limit",
+             f"{p}_RPM": "rpm", f"{p}_TPM": "tpm", f"{p}_MAX_CONCURRENT": "max_concurrent"}
     names.update({f"{p}_{var}": f"rate_limit.{field}" for var, field in RATE_LIMIT_VARS.items()})
     return names
 
