@@ -10,6 +10,7 @@ from ...common.settings import get_settings
 from .bench import bench
 from .chat import cancel, chat, result, stream, submit
 from .models import models
+from .quotas import quotas
 from .simulate import simulate
 from .system import up, worker
 
@@ -20,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas):
     app.command()(command)
 
 

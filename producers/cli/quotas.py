@@ -1,0 +1,47 @@
+"""`multillm quotas`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ...common.providers import SPECS
+from ...common.quota import Quota, rule_for
+from ...common.settings import get_settings
+from ..client import resolve_redis_url
+from ..system import SIMULATED_KEY
+from .errors import one_line_errors
+
+
+@one_line_errors
+def quotas(provider: Annotated[str | None, typer.Option("--provider", "-p", help="One provider only")] = None) -> None:
+    """Show each provider key's limits, current use and cooldown, as every worker sees them.
+
+    Example: OPENAI_RPM=600 OPENAI_TPM=200000 multillm quotas -p openai
+    """
+    settings = get_settings()
+    client = redis.Redis.from_url(resolve_redis_url(None, settings))
+    quota = Quota(client)
+    table = Table(title="Quotas (shared by all workers)")
+    for column in ("provider", "key", "window", "used / limit", "concurrent", "cooldown"):
+        table.add_column(column)
+    for pid in [provider] if provider else list(SPECS):
+        ps = settings.provider(pid)
+        key = ps.api_key.get_secret_value() if ps.api_key else SIMULATED_KEY
+        rule = rule_for(ps, key, settings.rate_limit)
+        use = quota.usage(rule)
+        windows = [w for w in rule.windows] or [None]
+        for w in windows:
+            if w is None:
+                table.add_row(pid, rule.key_id, "no limit", "", str(use["concurrent"]), f"{use['cooldown_s']:g}s")
+                continue
+            figures = use[w.name]
+            assert isinstance(figures, dict)
+            table.add_row(pid, rule.key_id, f"{w.name} ({w.window_ms / 1000:g}s)",
+                          f"{figures['used']:,} / {w.limit:,}",
+                          f"{use['concurrent']} / {rule.max_concurrent or '∞'}", f"{use['cooldown_s']:g}s")
+    Console().print(table)
