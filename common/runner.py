@@ -35,6 +35,7 @@ from .retry import backoff_delay, worth_retrying
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
 from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
+from .vault import Vault
 
 log = logging.getLogger("multillm.runner")
 
@@ -58,6 +59,8 @@ class Runtime:
                                                     max_connections=None)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
         self.quota = Quota(self.redis)
+        master = settings.encryption_master_key
+        self.vault = Vault(self.redis, master.get_secret_value()) if master else None
         self._http: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -69,6 +72,11 @@ class Runtime:
             return self._http[base_url]
 
     def api_key(self, job: Job) -> str:
+        """The tenant's key from the vault, else the provider's environment key; decrypted in memory only."""
+        if self.vault is not None:
+            stored = self.vault.get(job.tenant, job.provider)
+            if stored:
+                return stored
         secret = self.settings.provider(job.provider).api_key
         if secret is None:
             spec = get_spec(job.provider)

@@ -9,6 +9,7 @@ import typer
 from ...common.settings import get_settings
 from .bench import bench
 from .chat import cancel, chat, result, stream, submit
+from .keys import keygen, keys_app
 from .models import models
 from .quotas import quotas
 from .simulate import simulate
@@ -21,8 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen):
     app.command()(command)
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
