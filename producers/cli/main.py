@@ -7,6 +7,7 @@ import logging
 import typer
 
 from ...common.settings import get_settings
+from .batch import batch_app
 from .bench import bench
 from .chat import cancel, chat, result, stream, submit
 from .keys import keygen, keys_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(batch_app, name="batch")
 
 
 @app.callback()

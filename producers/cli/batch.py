@@ -1,0 +1,134 @@
+"""`multillm batch run|status|cancel|report`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ...common.errors import ConfigurationError
+from ...common.settings import get_settings
+from ..batch import BATCH_PREFIX, BatchRun, parse_targets
+from ..batch import Progress as BatchProgress
+from ..client import resolve_redis_url
+from ..report import SCORERS, fmt, write_report
+from .connect import connect
+from .errors import one_line_errors
+from .system import parse_providers
+
+batch_app = typer.Typer(help="Batch evaluation across providers, with a comparison report.", no_args_is_help=True)
+
+
+def sample_path() -> Path:
+    return Path(str(resources.files("multillm.producers") / "data" / "sample.jsonl"))
+
+
+def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="Comparison")
+    for column in rows[0] if rows else []:
+        table.add_column(column, justify="left" if column in ("provider/model", "errors") else "right")
+    for row in rows:
+        table.add_row(*(fmt(v, k) for k, v in row.items()))
+    console.print(table)
+
+
+@batch_app.command("run")
+@one_line_errors
+def run(
+    input_path: Annotated[Path | None, typer.Argument(help="JSONL: OpenAI Batch format or {prompt, expected}")] = None,
+    sample: Annotated[bool, typer.Option(help="Use the sample dataset shipped with multillm")] = False,
+    providers: Annotated[str, typer.Option(help="Comma-separated provider ids, or all")] = "all",
+    models: Annotated[list[str] | None, typer.Option(help="provider=model (repeat); default: each one's default")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory (results.jsonl, report.md/html, PNG plots)")] = Path("out"),
+    window: Annotated[int, typer.Option(help="Most jobs in flight at once")] = 500,
+    scoring: Annotated[str, typer.Option(help="exact, contains or regex, for lines with `expected`")] = "contains",
+    concurrency: Annotated[int | None, typer.Option(help="Worker slots when an embedded system is started")] = None,
+) -> None:
+    """Fan every line out to each provider/model through the queues, then compare them.
+
+    Example: multillm batch run --sample --providers all --out out/sample
+    Example: multillm batch run prompts.jsonl --providers openai,anthropic --models openai=gpt-4o --out out/run1
+    """
+    if scoring not in SCORERS:
+        raise ConfigurationError(f"--scoring: must be one of {', '.join(SCORERS)}")
+    path = sample_path() if sample or input_path is None else input_path
+    if not path.exists():
+        raise ConfigurationError(f"INPUT: {path} does not exist")
+    names = parse_providers(providers)
+    targets = parse_targets(names, models or [])
+    console = Console(stderr=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn())
+    with connect(names, concurrency=concurrency) as client, Progress(*columns, console=console) as bar:
+        tasks = {t.name: bar.add_task(t.name, total=None, failed=0) for t in targets}
+
+        def show(p: BatchProgress) -> None:
+            for name, task in tasks.items():
+                bar.update(task, completed=p.done.get(name, 0), total=p.total.get(name) or None,
+                           failed=p.failed.get(name, 0))
+
+        batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set)
+        show(batch.run())
+    if stop.is_set():
+        console.print("stopped; what finished is saved. Run the same command again to resume.")
+        raise typer.Exit(130)
+    rows = write_report(out, scoring)
+    print_table(rows, Console())
+    console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}")
+
+
+@batch_app.command("report")
+@one_line_errors
+def report(out: Annotated[Path, typer.Argument(help="A batch output directory")],
+           scoring: Annotated[str, typer.Option(help="exact, contains or regex")] = "contains") -> None:
+    """Rebuild the report (Markdown, HTML, PNG plots) from a run's results.jsonl.
+
+    Example: multillm batch report out/sample
+    """
+    if not (out / "results.jsonl").exists():
+        raise ConfigurationError(f"OUT: {out / 'results.jsonl'} does not exist")
+    print_table(write_report(out, scoring), Console())
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(resolve_redis_url(None, get_settings()))
+
+
+@batch_app.command("status")
+@one_line_errors
+def status() -> None:
+    """List batches known to Redis with their progress.
+
+    Example: multillm batch status
+    """
+    client = _redis()
+    for key in sorted(client.scan_iter(f"{BATCH_PREFIX}:*")):
+        info = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+        typer.echo(f"{key.decode().rsplit(':', 1)[1]}\t{info.get('state')}\tdone {info.get('done', 0)}"
+                   f"\tfailed {info.get('failed', 0)}\t{info.get('input')}")
+
+
+@batch_app.command("cancel")
+@one_line_errors
+def cancel(batch_id: str) -> None:
+    """Ask a running batch to stop submitting; jobs already queued still finish.
+
+    Example: multillm batch cancel 3c0f9a1e2b7d4c55
+    """
+    client = _redis()
+    key = f"{BATCH_PREFIX}:{batch_id}"
+    if not client.exists(key):
+        raise ConfigurationError(f"batch {batch_id}: unknown")
+    client.hset(key, "state", "cancelling")
+    typer.echo("cancelling")
