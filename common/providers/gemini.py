@@ -11,7 +11,7 @@ tool is declared without `parameters`.
 
 Usage is normalised to OpenAI's meaning: `output_tokens` includes the thinking tokens (Gemini
 reports `candidatesTokenCount` without them, and bills them as output), `reasoning_tokens` is
-their share.
+their share; `input_tokens` adds `toolUsePromptTokenCount` to `promptTokenCount`.
 """
 
 from __future__ import annotations
