@@ -7,6 +7,7 @@
     │   ├── RetryableError            worth another attempt on the same provider
     │   │   ├── RateLimited           429 / RESOURCE_EXHAUSTED; retry_after + RateLimitInfo
     │   │   ├── ProviderUnavailable   5xx, Anthropic 529 overloaded
+    │   │   │   └── CircuitOpen       not sent: the provider's circuit is open
     │   │   ├── ProviderTimeout
     │   │   │   ├── ConnectTimeout
     │   │   │   ├── FirstTokenTimeout
@@ -123,6 +124,12 @@ class RateLimited(RetryableError):
 
 class ProviderUnavailable(RetryableError):
     code = "unavailable"
+
+
+class CircuitOpen(ProviderUnavailable):
+    """Not sent: the provider failed repeatedly and its circuit is open."""
+
+    code = "circuit_open"
 
 
 class ProviderTimeout(RetryableError):

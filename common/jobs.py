@@ -33,6 +33,11 @@ class Job(BaseModel):
     max_attempts: int = Field(default=4, ge=1, le=50)
     metadata: dict[str, str] = Field(default_factory=dict)
     submitted_at: float = Field(default_factory=time.time)
+    # Routing: the tier the model was chosen for (so a fallback picks that tier's model), whether
+    # the job may move to another provider, and the provider/model hops tried so far.
+    tier: str | None = None
+    fallback: bool = False
+    path: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _model_in_options(self) -> Job:

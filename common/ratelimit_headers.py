@@ -8,6 +8,7 @@ resets as RFC 3339 times; GitHub Models `x-ratelimit-timeremaining` (gh-models `
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -47,7 +48,8 @@ def parse_duration(text: str) -> float | None:
     """'1m30s' -> 90.0, '12ms' -> 0.012, '2.5' -> 2.5; None when it is not a duration."""
     text = text.strip()
     try:
-        return max(0.0, float(text))
+        value = float(text)
+        return max(0.0, value) if math.isfinite(value) else None
     except ValueError:
         pass
     parts = _DURATION_PART.findall(text)
@@ -81,7 +83,7 @@ def _int(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from . import keys
 from .errors import (
     AuthenticationError,
+    CircuitOpen,
     DeadlineExceeded,
     JobCancelled,
     MultiLLMError,
@@ -27,11 +28,14 @@ from .errors import (
     RateLimited,
     RetryableError,
 )
+from .health import Circuit, read_order, record_outcome
+from .health import Outcome as CallOutcome
 from .jobs import Job, JobResult, Timings
 from .lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
 from .providers import create_provider, get_spec
 from .quota import Quota, QuotaWait, estimate_tokens, rule_for
 from .retry import backoff_delay, worth_retrying
+from .routing import next_hop
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
 from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
@@ -42,8 +46,9 @@ log = logging.getLogger("multillm.runner")
 
 @dataclass
 class Outcome:
-    status: str  # succeeded, failed, cancelled, retry, skipped
+    status: str  # succeeded, failed, cancelled, retry, fallback, skipped
     retry_in: float | None = None
+    next_provider: str | None = None  # for fallback: the queue to send the job to
 
 
 class LeaseLost(Exception):
@@ -59,6 +64,7 @@ class Runtime:
                                                     max_connections=None)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
         self.quota = Quota(self.redis)
+        self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
         master = settings.encryption_master_key
         self.vault = Vault(self.redis, master.get_secret_value()) if master else None
         self._http: dict[str, httpx.Client] = {}
@@ -155,16 +161,35 @@ class Attempt:
             return Outcome("skipped")
         except JobCancelled as exc:
             return self._fail(exc, "cancelled")
+        except CircuitOpen as exc:
+            return self._fall_back_or_fail(exc) if job.fallback else self._retry_or_fail(exc)
         except RetryableError as exc:
+            self._record(exc)
             return self._retry_or_fail(exc)
+        except ProviderError as exc:
+            self._record(exc)
+            return self._fall_back_or_fail(exc)
         except MultiLLMError as exc:
             return self._fail(exc, "failed")
         except Exception as exc:  # a bug must end the job, not the worker
             log.exception("job %s failed unexpectedly", job.job_id)
             return self._fail(MultiLLMError(f"internal error: {type(exc).__name__}"), "failed")
 
+    def _record(self, exc: ProviderError | None) -> None:
+        """Feed rolling statistics and the circuit breaker with this call's outcome."""
+        ok = exc is None
+        t = self.timings
+        ttft = t.first_token_at - t.started_at if t.first_token_at and t.started_at else None
+        outcome = CallOutcome(ok, time.time() - (t.started_at or time.time()), ttft, None if ok else exc.code)
+        record_outcome(self.rt.redis, self.job.provider, outcome)
+        if ok or isinstance(exc, RetryableError):  # a bad request says nothing about the provider's health
+            self.rt.circuit.record(self.job.provider, ok)
+
     def _check_can_start(self) -> None:
         job = self.job
+        if not self.rt.circuit.allow(job.provider):
+            raise CircuitOpen("circuit open after repeated failures", provider=job.provider,
+                              model=job.model, job_id=job.job_id)
         if self.rt.redis.exists(keys.cancel(job.job_id)):
             raise JobCancelled(f"job {job.job_id}: cancelled before it started")
         if self.lease.attempt > job.max_attempts:
@@ -239,7 +264,7 @@ class Attempt:
             tenant=job.tenant, attempts=self.lease.attempt, text=out.text if not error else "",
             tool_calls=out.tool_calls if not error else [], usage=out.usage, cost_usd=round(cost, 8),
             finish_reason=out.finish_reason, error=error, timings=self.timings,
-            path=[f"{job.provider}/{job.model}"],
+            path=[*job.path, f"{job.provider}/{job.model}"],
         )
 
     def _finish(self, kind: str, result: JobResult, **fields: Any) -> None:
@@ -247,6 +272,7 @@ class Attempt:
         self.pub.finish(kind, result.model_dump_json(), s.result_ttl_s, **fields)
 
     def _succeed(self) -> Outcome:
+        self._record(None)
         result = self._result("succeeded")
         self._finish("done", result, finish_reason=result.finish_reason, text=result.text,
                      usage=result.usage.model_dump())
@@ -256,6 +282,31 @@ class Attempt:
         error = exc.to_dict()
         self._finish("cancelled" if status == "cancelled" else "error", self._result(status, error), error=error)
         return Outcome(status)
+
+    def _fall_back_or_fail(self, exc: ProviderError) -> Outcome:
+        """Move the job to the next provider in the current order, if the error and the job allow it."""
+        job, rt = self.job, self.rt
+        if not (exc.fallback and job.fallback):
+            return self._fail(exc, "failed")
+        order = read_order(rt.redis, list(rt.settings.providers))
+        down = {p for p in order if rt.circuit.state(p) == "open"}
+        hop = next_hop([*job.path, f"{job.provider}/{job.model}"], job.tier, order, rt.settings.tier_map(), down)
+        if hop is None:
+            return self._fail(exc, "failed")
+        provider, model = hop
+        try:
+            self._emit("fallback", error=exc.to_dict(), provider=provider, model=model)
+        except JobCancelled as cancelled:
+            return self._fail(cancelled, "cancelled")
+        except LeaseLost:
+            return Outcome("skipped")
+        moved = job.model_copy(update={"provider": provider, "model": model,
+                                       "path": [*job.path, f"{job.provider}/{job.model}"]})
+        moved.options = moved.options.model_copy(update={"model": model})
+        rt.redis.set(keys.job(job.job_id), moved.model_dump_json(), keepttl=True)
+        rt.redis.delete(attempts_key(job.job_id))  # the next provider gets its own attempts
+        rt.leases.release(self.lease, resume_in=0)
+        return Outcome("fallback", next_provider=provider)
 
     def _hand_back(self, wait_s: float) -> Outcome:
         """Quota says wait longer than a slot should be held: back to the queue, not an attempt."""
@@ -267,7 +318,7 @@ class Attempt:
         delay = backoff_delay(self.lease.attempt, exc.retry_after)
         left = self.job.deadline_at - time.time()
         if not worth_retrying(self.lease.attempt, self.job.max_attempts, delay, left):
-            return self._fail(exc, "failed")
+            return self._fall_back_or_fail(exc)
         try:
             self._emit("retry", error=exc.to_dict(), delay_s=round(delay, 3))
         except JobCancelled as cancelled:

@@ -10,6 +10,7 @@ module that reads `os.environ`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -78,6 +79,10 @@ class Settings(BaseModel):
     worker_pool: Literal["threads", "prefork", "gevent", "solo"] = "threads"
     hide_prompts: bool = False
     quota_inline_wait_s: float = Field(default=5.0, ge=0)
+    health_interval_s: float = Field(default=15.0, gt=0)
+    circuit_failures: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
+    tiers: dict[str, dict[str, str]] | None = None
     providers: dict[str, ProviderSettings]
 
     @field_validator("redis_url")
@@ -96,6 +101,16 @@ class Settings(BaseModel):
         if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
             raise ValueError("must be 64 hexadecimal characters (32 bytes); make one with `multillm keygen`")
         return key
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def tier_map(self) -> dict[str, dict[str, str]]:
+        from .routing import TIERS, check_tiers
+
+        return check_tiers({**TIERS, **(self.tiers or {})})
 
     def provider(self, provider_id: str) -> ProviderSettings:
         return self.providers[provider_id]
@@ -125,6 +140,10 @@ GLOBAL_VARS = {
     "MULTILLM_WORKER_POOL": "worker_pool",
     "MULTILLM_HIDE_PROMPTS": "hide_prompts",
     "MULTILLM_QUOTA_INLINE_WAIT_S": "quota_inline_wait_s",
+    "MULTILLM_HEALTH_INTERVAL_S": "health_interval_s",
+    "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
+    "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
+    "MULTILLM_TIERS": "tiers",
 }
 RATE_LIMIT_VARS = {
     "RATE_LIMIT_ENABLED": "enabled",

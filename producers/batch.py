@@ -134,7 +134,8 @@ def output_row(line: Line, target: Target, result: JobResult) -> dict[str, Any]:
                           "total_tokens": result.usage.total_tokens}}
     else:
         body = {"error": {"message": (result.error or {}).get("message", ""), "type": (result.error or {}).get("code")}}
-    error = None if ok else {"code": (result.error or {}).get("code", "error"), "message": (result.error or {}).get("message", "")}
+    failure = result.error or {}
+    error = None if ok else {"code": failure.get("code", "error"), "message": failure.get("message", "")}
     status = 200 if ok else int((result.error or {}).get("status") or 500)
     return {
         "id": f"batch_req_{result.job_id}", "custom_id": line.custom_id, "provider": target.provider,

@@ -65,6 +65,8 @@ class EmbeddedSystem:
                 self._start_simulator()
             for provider in self.options.providers:
                 self.start_worker(provider)
+            if self.options.beat:
+                self.start_beat()
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
@@ -99,12 +101,21 @@ class EmbeddedSystem:
     def start_worker(self, provider: str, name: str | None = None) -> Popen[bytes]:
         concurrency = self.options.concurrency or self.settings.provider(provider).concurrency
         name = name or f"{provider}-{os.getpid()}-{len(self.processes)}"
-        args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", keys.queue(provider),
+        queues = f"{keys.queue(provider)},{keys.PREFIX}.health"
+        args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                              "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
                              "-l", "warning", "--without-gossip", "--without-mingle")
         process = spawn(args, env=self.worker_env(), log=self._log(f"worker-{name}"))
         self.processes.append(process)
         self.workers[name] = process
+        return process
+
+    def start_beat(self) -> Popen[bytes]:
+        """Celery beat, which sends the health task every MULTILLM_HEALTH_INTERVAL_S."""
+        schedule = (self.options.log_dir or Path("/tmp")) / f"beat-{os.getpid()}-{len(self.processes)}.schedule"
+        args = python_module("celery", "-A", "multillm.workers", "beat", "-l", "warning", "-s", str(schedule))
+        process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
+        self.processes.append(process)
         return process
 
     def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:

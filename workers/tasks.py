@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import Task
 
+from ..common import keys
 from ..common.providers import SPECS
 from ..common.runner import Runtime, run_job
 from ..common.settings import get_settings
@@ -33,6 +34,9 @@ def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
     if args or kwargs:
         log.error("task %s: unexpected arguments ignored", task.request.id)
     outcome = run_job(runtime(), job_id)
+    if outcome.next_provider is not None:
+        app.send_task(chat_task_name(outcome.next_provider), args=[job_id], queue=keys.queue(outcome.next_provider))
+        return outcome.status
     if outcome.retry_in is not None:
         raise task.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.status

@@ -57,7 +57,7 @@ def up(
     sim_args = [a for flag, v in (("--ttft-ms", ttft_ms), ("--tokens-per-second", tokens_per_second))
                 if v is not None for a in (flag, str(v))]
     options = SystemOptions(providers=parse_providers(providers), concurrency=concurrency,
-                            simulator_args=sim_args, log_dir=log_dir)
+                            simulator_args=sim_args, log_dir=log_dir, beat=True)
     stopped = _stop_on_sigterm()
     console = Console(stderr=True)
     with EmbeddedSystem(get_settings(), options) as system:
@@ -67,6 +67,7 @@ def up(
             for provider in options.providers:
                 where = "simulator" if provider in system.simulated else "provider API"
                 console.print(f"  worker for [cyan]{keys.queue(provider)}[/] → {where}")
+            console.print("  beat: health check every MULTILLM_HEALTH_INTERVAL_S, writes the fallback order")
             console.print(f"Flower: celery -A multillm.workers --broker={system.redis_url} flower --port=5555")
             console.print("Ctrl-C to stop.")
             while not stopped.wait(1.0):
@@ -97,7 +98,7 @@ def worker(
     if not redis_url:
         raise ConfigurationError("REDIS_URL: not set and no `multillm up` is running")
     n = concurrency or settings.provider(provider).concurrency
-    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", keys.queue(provider),
+    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", f"{keys.queue(provider)},multillm.health",
                          "-P", pool or settings.worker_pool, "-c", str(n), "-n", f"{provider}@%h",
                          "--without-gossip", "--without-mingle", "-l", settings.log_level)
     sys.stdout.flush()

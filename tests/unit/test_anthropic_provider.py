@@ -11,6 +11,7 @@ import logging
 
 import httpx
 import pytest
+
 from multillm.common import errors
 from multillm.common.providers import create_provider
 from multillm.common.schemas import ChatOptions, ImagePart, Message, TextPart, Tool, ToolCall

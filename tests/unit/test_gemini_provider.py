@@ -12,6 +12,7 @@ import logging
 
 import httpx
 import pytest
+
 from multillm.common import errors
 from multillm.common.providers import create_provider
 from multillm.common.providers.catalog import GOOGLE

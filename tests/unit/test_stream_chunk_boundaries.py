@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from multillm.common.providers import create_provider
 from multillm.common.schemas import ChatOptions, Message, Tool
 

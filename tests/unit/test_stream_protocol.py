@@ -80,7 +80,7 @@ def test_attempt_number_counts_leases_taken(r):
 
 
 def test_a_lapsed_lease_is_claimed_by_exactly_one_reaper(r):
-    keeper, _ = leased_publisher(r, "gone")
+    leased_publisher(r, "gone")
     r.delete(keys.lease("gone"))  # the worker died: its lease expired
     later = 1e12
     assert lapsed_jobs(r, now=later) == ["gone"]
@@ -116,4 +116,4 @@ def test_late_subscriber_replays_every_message_once_in_order(r):
     messages = list(JobHandle("j1", r, "redis://unused").stream(timeout=5))
     assert [m.seq for m in messages] == [1, 2, 3]
     assert "".join(m.text for m in messages if m.type == "delta") == "Hello"
-    assert list(JobHandle("j1", r, "redis://unused").stream(timeout=5, after=2))[0].type == "done"
+    assert next(iter(JobHandle("j1", r, "redis://unused").stream(timeout=5, after=2))).type == "done"
