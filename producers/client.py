@@ -18,8 +18,10 @@ from celery import Celery
 
 from ..common import keys
 from ..common.errors import ConfigurationError
+from ..common.health import Circuit, read_health, read_order
 from ..common.jobs import Job
 from ..common.providers import get_spec
+from ..common.routing import candidates, model_for
 from ..common.schemas import ChatOptions, Message
 from ..common.settings import Settings, get_settings
 from ..common.validation import parse
@@ -71,6 +73,7 @@ class MultiLLM:
         self.url = resolve_redis_url(redis_url, self.settings)
         self.redis = redis.Redis.from_url(self.url)
         self._accept = self.redis.register_script(_ACCEPT)
+        self._circuit = Circuit(self.redis)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                                  broker_connection_retry_on_startup=True)
@@ -85,6 +88,25 @@ class MultiLLM:
     def __exit__(self, *_: Any) -> None:
         self.close()
 
+    def route(self, provider: str, model: str | None, tier: str | None, policy: str) -> tuple[str, str]:
+        """Resolve `auto` and tiers to a provider and model under the policy and the current order."""
+        tiers = self.settings.tier_map()
+        if provider != "auto":
+            spec = get_spec(provider)
+            if tier and not model:
+                model = model_for(tier, provider, tiers)
+                if model is None:
+                    raise ConfigurationError(f"tier: {tier!r} has no model for {provider}")
+            return provider, model or spec.default_model
+        if policy not in ("health", "latency", "cost"):
+            raise ConfigurationError(f"policy: {policy!r} is not one of health, latency, cost")
+        order = read_order(self.redis, list(self.settings.providers))
+        down = {p for p in order if self._circuit.state(p) == "open"}
+        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis)) if c[0] not in down]
+        if not pairs:
+            raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
+        return pairs[0]
+
     def submit(
         self,
         provider: str,
@@ -96,13 +118,22 @@ class MultiLLM:
         deadline_s: float | None = None,
         max_attempts: int | None = None,
         metadata: dict[str, str] | None = None,
+        tier: str | None = None,
+        policy: str = "health",
+        fallback: bool | None = None,
         **options: Any,
     ) -> JobHandle:
-        """Validate and enqueue one chat; `options` are ChatOptions fields (temperature, max_tokens...)."""
-        spec = get_spec(provider)
+        """Validate and enqueue one chat; `options` are ChatOptions fields (temperature, max_tokens...).
+
+        `provider` may be `auto` (chosen by `policy`: health, latency or cost) and `tier` a model tier
+        (fast, smart, vision). Fallback to other providers is on for `auto` and tiers, off for a named
+        provider and model unless `fallback=True`."""
+        chosen, model = self.route(provider, model, tier, policy)
         data: dict[str, Any] = {
-            "provider": provider,
-            "model": model or spec.default_model,
+            "provider": chosen,
+            "model": model,
+            "tier": tier or ("fast" if provider == "auto" else None),
+            "fallback": fallback if fallback is not None else (provider == "auto" or tier is not None),
             "messages": as_messages(prompt),
             "options": parse(ChatOptions, options).model_dump(exclude_none=True),
             "tenant": tenant,

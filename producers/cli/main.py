@@ -10,6 +10,7 @@ from ...common.settings import get_settings
 from .batch import batch_app
 from .bench import bench
 from .chat import cancel, chat, result, stream, submit
+from .health import health
 from .keys import keygen, keys_app
 from .models import models
 from .quotas import quotas
@@ -23,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")

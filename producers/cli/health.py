@@ -1,0 +1,47 @@
+"""`multillm health`."""
+
+from __future__ import annotations
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ...common.health import read_health, read_order
+from ...common.providers import SPECS
+from ...common.settings import get_settings
+from ..client import resolve_redis_url
+from .errors import one_line_errors
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@one_line_errors
+def health() -> None:
+    """Show each provider's status, score, latency, error rate, circuit and place in the fallback order.
+
+    Example: multillm health
+    """
+    client = redis.Redis.from_url(resolve_redis_url(None, get_settings()))
+    order = read_order(client, list(SPECS))
+    known = read_health(client)
+    if not known:
+        typer.echo("no health data yet: the beat writes it every MULTILLM_HEALTH_INTERVAL_S (is `multillm up` running?)")
+    table = Table(title="Provider health")
+    for column in ("#", "provider", "status", "score", "success", "p50 s", "p95 s", "ttft p50 s", "429 share",
+                   "circuit", "probe", "samples"):
+        table.add_column(column, justify="left" if column in ("provider", "status", "circuit") else "right")
+    colours = {"healthy": "green", "degraded": "yellow", "down": "red"}
+    for rank, provider in enumerate(order, 1):
+        h = known.get(provider)
+        if h is None:
+            table.add_row(str(rank), provider, "unknown", *["-"] * 9)
+            continue
+        status = f"[{colours.get(h['status'], 'white')}]{h['status']}[/]"
+        probe = {True: "ok", False: "failed", None: "-"}[h["probe_ok"]]
+        table.add_row(str(rank), provider, status, f"{h['score']:.2f}", f"{h['success_rate']:.0%}", _s(h["p50_s"]),
+                      _s(h["p95_s"]), _s(h["ttft_p50_s"]), f"{h['rate_limited_share']:.0%}", h["circuit"], probe,
+                      str(h["samples"]))
+    Console().print(table)
