@@ -16,10 +16,8 @@ from ..common import keys
 from ..common.errors import ConfigurationError
 from ..common.providers import SPECS
 from ..common.settings import Settings
-from ..common.simulator import base_urls
+from ..common.simulator import SIMULATED_KEY, base_urls
 from .embedded import free_port, python_module, spawn, start_redis, stop
-
-SIMULATED_KEY = "simulated-key-0000000000"
 
 
 @dataclass

@@ -12,8 +12,8 @@ from rich.table import Table
 from ...common.providers import SPECS
 from ...common.quota import Quota, rule_for
 from ...common.settings import get_settings
+from ...common.simulator import SIMULATED_KEY
 from ..client import resolve_redis_url
-from ..system import SIMULATED_KEY
 from .errors import one_line_errors
 
 
