@@ -41,7 +41,6 @@ def make_app() -> Celery:
         task_routes={chat_task_name(p): {"queue": keys.queue(p)} for p in SPECS},
         task_default_queue=keys.queue("openai"),
         worker_hijack_root_logger=False,
-        worker_pool=settings.worker_pool,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app
