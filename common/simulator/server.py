@@ -41,12 +41,13 @@ class Simulator:
     # ---- helpers shared by every protocol -------------------------------------------------
     def key_of(self, provider: str, request: web.Request) -> str | None:
         h = request.headers
-        if SPECS[provider].protocol == "anthropic":
-            return h.get("x-api-key") if h.get("anthropic-version") else None
+        auth = h.get("authorization", "")
+        bearer = auth[7:] if auth.lower().startswith("bearer ") and auth[7:] else None
+        if SPECS[provider].protocol == "anthropic":  # x-api-key, or a bearer token as newer SDKs send
+            return (h.get("x-api-key") or bearer) if h.get("anthropic-version") else None
         if SPECS[provider].protocol == "gemini":
             return h.get("x-goog-api-key") or request.query.get("key")
-        auth = h.get("authorization", "")
-        return auth[7:] if auth.lower().startswith("bearer ") and auth[7:] else None
+        return bearer
 
     def error(self, provider: str, status: int, message: str, *, code: str | None = None,
               retry_after: float | None = None, headers: dict[str, str] | None = None) -> web.Response:
@@ -280,14 +281,20 @@ class Simulator:
             if spec.protocol == "gemini":
                 r.add_post(prefix + "/models/{target}", self._gemini(provider))
             else:
-                r.add_post(prefix + spec.chat_path, lambda req, p=provider: self.chat(req, p))
-            r.add_get(prefix + spec.models_path, lambda req, p=provider: self.models(req, p))
+                r.add_post(prefix + spec.chat_path, self._bound(self.chat, provider))
+            r.add_get(prefix + spec.models_path, self._bound(self.models, provider))
         r.add_get("/_simulator/config", self.get_config)
         r.add_put("/_simulator/config", self.put_config)
         r.add_get("/_simulator/stats", self.get_stats)
         r.add_post("/_simulator/reset", self.reset)
         app.on_shutdown.append(self._on_shutdown)
         return app
+
+    @staticmethod
+    def _bound(method: Any, provider: str) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await method(request, provider)
+        return handler
 
     def _gemini(self, provider: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
