@@ -78,6 +78,7 @@ class Settings(BaseModel):
     idle_timeout_s: float = Field(default=30.0, gt=0)
     worker_pool: Literal["threads", "prefork", "gevent", "solo"] = "threads"
     hide_prompts: bool = False
+    task_events: bool = True  # Flower needs them; off saves a few Redis writes per job
     quota_inline_wait_s: float = Field(default=5.0, ge=0)
     health_interval_s: float = Field(default=15.0, gt=0)
     circuit_failures: int = Field(default=5, ge=1)
@@ -139,6 +140,7 @@ GLOBAL_VARS = {
     "MULTILLM_IDLE_TIMEOUT_S": "idle_timeout_s",
     "MULTILLM_WORKER_POOL": "worker_pool",
     "MULTILLM_HIDE_PROMPTS": "hide_prompts",
+    "MULTILLM_TASK_EVENTS": "task_events",
     "MULTILLM_QUOTA_INLINE_WAIT_S": "quota_inline_wait_s",
     "MULTILLM_HEALTH_INTERVAL_S": "health_interval_s",
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",

@@ -73,8 +73,11 @@ class Bench:
     pool: str = "threads"
     system: EmbeddedSystem = field(init=False)
 
+    events: bool = True
+
     def __enter__(self) -> Bench:
-        env = {"OPENAI_API_KEY": "", "LOG_LEVEL": "warning", "MULTILLM_JOB_DEADLINE_S": "600"}
+        env = {"OPENAI_API_KEY": "", "LOG_LEVEL": "warning", "MULTILLM_JOB_DEADLINE_S": "600",
+               "MULTILLM_TASK_EVENTS": "true" if self.events else "false"}
         settings = load_settings(env)
         options = SystemOptions(providers=["openai"], concurrency=self.concurrency, pool=self.pool,
                                 simulator_args=self.sim_args, extra_env=env)
@@ -114,10 +117,15 @@ class Bench:
         with http.stream("POST", f"{self.base}/chat/completions", json=body,
                          headers={"Authorization": "Bearer direct-key"}) as response:
             for line in response.iter_lines():
-                if first is None and '"content":"' in line:
+                if first is None and line.startswith("data: {") and _has_content(line[6:]):
                     first = time.perf_counter() - start
         assert first is not None
         return first
+
+
+def _has_content(data: str) -> bool:
+    choices = json.loads(data).get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
 
 
 def bench_overhead(n: int = 200) -> dict[str, float]:
