@@ -36,6 +36,7 @@ from .providers import create_provider, get_spec
 from .quota import Quota, QuotaWait, estimate_tokens, rule_for
 from .retry import backoff_delay, worth_retrying
 from .routing import next_hop
+from .sanitize import sanitize_job
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
 from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
@@ -103,7 +104,8 @@ def load_job(rt: Runtime, job_id: str) -> Job:
     raw = rt.redis.get(keys.job(job_id))
     if raw is None:
         raise MultiLLMError(f"job {job_id}: not found (never submitted, or expired)")
-    return Job.model_validate_json(raw)
+    # Checked again here: a message may have reached the queue without a producer.
+    return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
 
 
 def run_job(rt: Runtime, job_id: Any) -> Outcome:

@@ -22,6 +22,7 @@ from ..common.health import Circuit, read_health, read_order
 from ..common.jobs import Job
 from ..common.providers import get_spec
 from ..common.routing import candidates, model_for
+from ..common.sanitize import sanitize_job
 from ..common.schemas import ChatOptions, Message
 from ..common.settings import Settings, get_settings
 from ..common.validation import parse
@@ -46,12 +47,9 @@ def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
 
 
 def validate_job(job: Job) -> Job:
-    """Refuse what a provider would refuse, before anything is enqueued."""
-    spec = get_spec(job.provider)
-    info = spec.model(job.model)
-    if job.options.max_tokens is not None and job.options.max_tokens > info.max_output_tokens:
-        raise ConfigurationError(
-            f"options.max_tokens: {job.options.max_tokens} exceeds {info.id}'s limit of {info.max_output_tokens}")
+    """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy."""
+    info = get_spec(job.provider).model(job.model)
+    job = sanitize_job(job)
     if job.options.tools and not info.tools:
         raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
     if any(m.images() for m in job.messages) and not info.vision:
@@ -147,7 +145,7 @@ class MultiLLM:
 
     def submit_job(self, job: Job) -> JobHandle:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle."""
-        validate_job(job)
+        job = validate_job(job)
         ttl = int(job.deadline_s + self.settings.result_ttl_s)
         if self._accept(keys=[keys.job(job.job_id), keys.INFLIGHT],
                         args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]):

@@ -104,7 +104,8 @@ class Simulator:
                     1.0 / tps if tps > 0 else 0.0, tool)
 
     # ---- the request path -------------------------------------------------------------------
-    async def chat(self, request: web.Request, provider: str, model: str | None = None, stream: bool | None = None) -> web.StreamResponse:
+    async def chat(self, request: web.Request, provider: str, model: str | None = None,
+                   stream: bool | None = None) -> web.StreamResponse:
         self.stats.requests[provider] += 1
         key = self.key_of(provider, request)
         spec = SPECS[provider]
