@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
@@ -51,6 +51,7 @@ class Outcome:
     latency_s: float
     ttft_s: float | None
     code: str | None  # error code when not ok
+    at: float = field(default_factory=time.time)
 
 
 class Circuit:
@@ -139,8 +140,11 @@ def assess(provider: str, outcomes: list[Outcome], circuit: str, probe_ok: bool 
                   circuit, probe_ok, n)
 
 
-def recent_outcomes(client: redis.Redis, provider: str) -> list[Outcome]:
-    return [Outcome(**json.loads(raw)) for raw in client.lrange(stats_key(provider), 0, RECENT - 1)]
+def recent_outcomes(client: redis.Redis, provider: str, window_s: float) -> list[Outcome]:
+    """The last outcomes within `window_s` seconds: old failures stop counting once they age out."""
+    since = time.time() - window_s
+    outcomes = [Outcome(**json.loads(raw)) for raw in client.lrange(stats_key(provider), 0, RECENT - 1)]
+    return [o for o in outcomes if o.at >= since]
 
 
 def write_order(client: redis.Redis, healths: list[Health]) -> list[str]:

@@ -81,6 +81,7 @@ class Settings(BaseModel):
     task_events: bool = True  # Flower needs them; off saves a few Redis writes per job
     quota_inline_wait_s: float = Field(default=5.0, ge=0)
     health_interval_s: float = Field(default=15.0, gt=0)
+    health_window_s: float = Field(default=300.0, gt=0)  # traffic statistics older than this do not count
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     tiers: dict[str, dict[str, str]] | None = None
@@ -143,6 +144,7 @@ GLOBAL_VARS = {
     "MULTILLM_TASK_EVENTS": "task_events",
     "MULTILLM_QUOTA_INLINE_WAIT_S": "quota_inline_wait_s",
     "MULTILLM_HEALTH_INTERVAL_S": "health_interval_s",
+    "MULTILLM_HEALTH_WINDOW_S": "health_window_s",
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
     "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
     "MULTILLM_TIERS": "tiers",

@@ -22,6 +22,7 @@ log = logging.getLogger("multillm.health")
 
 HEALTH_LOCK = f"{keys.PREFIX}:health:lock"
 HEALTH_QUEUE = f"{keys.PREFIX}.health"
+HEALTH_RUNS = f"{keys.PREFIX}:health:runs"  # how many runs acted: lets operators see one beat acting
 MODELS_TTL_S = 3600
 
 
@@ -51,10 +52,13 @@ def check_health() -> list[Health] | None:
     interval_ms = int(rt.settings.health_interval_s * 1000)
     if not rt.redis.set(HEALTH_LOCK, "1", nx=True, px=max(100, int(interval_ms * 0.8))):
         return None  # another beat's run already acted in this interval
+    rt.redis.incr(HEALTH_RUNS)
     healths = []
     for provider in SPECS:
         probe_ok = probe(provider)
-        healths.append(assess(provider, recent_outcomes(rt.redis, provider), rt.circuit.state(provider), probe_ok))
+        if probe_ok and rt.circuit.state(provider) == "half_open":
+            rt.circuit.record(provider, True)  # the probe is the half-open trial call
+        healths.append(assess(provider, recent_outcomes(rt.redis, provider, rt.settings.health_window_s), rt.circuit.state(provider), probe_ok))
     order = write_order(rt.redis, healths)
     log.info("fallback order: %s", ", ".join(order))
     return healths

@@ -241,6 +241,9 @@ class Simulator:
         self.stats.requests[provider] += 1
         if not self.key_of(provider, request):
             return self.error(provider, 401, "Missing API key.")
+        down = [f for f in self.config.provider_faults.get(provider, []) if f in STATUS_FAULTS]
+        if down:  # a provider made to fail fails everywhere, model lists included
+            return self.error(provider, STATUS_FAULTS[down[0]], f"Simulated {down[0]} error.")
         spec = SPECS[provider]
         ids = [m.id for m in spec.models]
         contexts = {m.id: m.context_length for m in spec.models}

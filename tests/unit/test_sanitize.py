@@ -24,7 +24,7 @@ def job(**kw) -> Job:
     "http://metadata.internal/x",
 ])
 def test_image_urls_to_internal_places_or_odd_schemes_are_refused(url):
-    with pytest.raises(ConfigurationError, match="messages.0.content.1.url"):
+    with pytest.raises(ConfigurationError, match=r"messages\.0\.content\.1\.url"):
         check_image_url(url, "messages.0.content.1.url", resolve=False)
 
 
@@ -36,10 +36,10 @@ def test_public_and_data_image_urls_pass(url):
 def test_limits_name_the_field():
     with pytest.raises(ConfigurationError, match="messages"):
         sanitize_job(job(messages=[{"role": "user", "content": "x"}] * (MAX_MESSAGES + 1)))
-    with pytest.raises(ConfigurationError, match="options.max_tokens"):
+    with pytest.raises(ConfigurationError, match=r"options\.max_tokens"):
         sanitize_job(job(options=ChatOptions(max_tokens=10**6)))
     tool = {"name": "t", "parameters": {"type": "array"}}
-    with pytest.raises(ConfigurationError, match=r"options.tools.0.parameters"):
+    with pytest.raises(ConfigurationError, match=r"options\.tools\.0\.parameters"):
         sanitize_job(job(options={"tools": [tool]}))
 
 
