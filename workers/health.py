@@ -58,7 +58,8 @@ def check_health() -> list[Health] | None:
         probe_ok = probe(provider)
         if probe_ok and rt.circuit.state(provider) == "half_open":
             rt.circuit.record(provider, True)  # the probe is the half-open trial call
-        healths.append(assess(provider, recent_outcomes(rt.redis, provider, rt.settings.health_window_s), rt.circuit.state(provider), probe_ok))
+        outcomes = recent_outcomes(rt.redis, provider, rt.settings.health_window_s)
+        healths.append(assess(provider, outcomes, rt.circuit.state(provider), probe_ok))
     order = write_order(rt.redis, healths)
     log.info("fallback order: %s", ", ".join(order))
     return healths
