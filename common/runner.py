@@ -61,8 +61,11 @@ class Runtime:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = client or redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
-                                                    max_connections=None)
+        # Blocking: a thread waits for a free connection instead of failing when every one is in use.
+        # Connections open lazily, so the ceiling costs nothing until a worker has that many slots busy.
+        pool = redis.BlockingConnectionPool.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                                                     max_connections=5000, timeout=30)
+        self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
@@ -173,6 +176,8 @@ class Attempt:
             return self._fall_back_or_fail(exc)
         except MultiLLMError as exc:
             return self._fail(exc, "failed")
+        except redis.RedisError:
+            raise  # Redis unreachable: nothing can be recorded; the task is retried (workers/tasks.py)
         except Exception as exc:  # a bug must end the job, not the worker
             log.exception("job %s failed unexpectedly", job.job_id)
             return self._fail(MultiLLMError(f"internal error: {type(exc).__name__}"), "failed")

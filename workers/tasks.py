@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+import redis
 from celery import Task
 
 from ..common import keys
@@ -44,8 +45,10 @@ def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
 
 def _register(provider: str) -> Task:
     limit = get_settings().provider(provider).task_rate_limit
+    # Redis errors (a restart, a failover) are retried with backoff until Redis answers again.
     return app.task(_chat, name=chat_task_name(provider), bind=True, rate_limit=limit,
-                    acks_late=True, reject_on_worker_lost=True)
+                    acks_late=True, reject_on_worker_lost=True, autoretry_for=(redis.RedisError,),
+                    retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=None)
 
 
 CHAT_TASKS: dict[str, Task] = {p: _register(p) for p in SPECS}
