@@ -203,10 +203,11 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
 
 def bench_capacity(streams: int = 1000, pool: str = "threads") -> dict[str, float]:
     """Concurrent in-flight streams one worker process holds, and its memory."""
-    sim = ["--ttft-ms", "0", "--tokens-per-second", "4"]
+    # Streams of 40 s, so that all of them are open at once however long the worker takes to start them.
+    sim = ["--ttft-ms", "0", "--tokens-per-second", "2"]
     with Bench(concurrency=streams, sim_args=sim, pool=pool) as b:
         idle_rss = rss_mib(b.worker_pid())
-        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=60).job_id for _ in range(streams)]
+        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=80).job_id for _ in range(streams)]
         peak_rss, peak_streams = idle_rss, 0
         done = threading.Event()
         waiter = threading.Thread(target=lambda: (wait_all(b, ids, 600), done.set()), daemon=True)

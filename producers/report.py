@@ -97,7 +97,7 @@ def fmt(value: Any, column: str) -> str:
     if column == "success" or column == "score":
         return f"{value:.0%}"
     if column == "cost $":
-        return f"{value:.4f}"
+        return f"{value:.6f}"
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, int):

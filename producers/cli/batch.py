@@ -32,6 +32,8 @@ def sample_path() -> Path:
 
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    if not console.is_terminal:
+        console.width = max(console.width, 150)  # a comparison table is wider than a pipe's 80 columns
     table = Table(title="Comparison")
     for column in rows[0] if rows else []:
         table.add_column(column, justify="left" if column in ("provider/model", "errors") else "right")
