@@ -25,6 +25,9 @@ from .errors import DeadlineExceeded, InvalidRequest
 from .settings import ProviderSettings, RateLimitConfig
 
 QUOTA_PREFIX = f"{keys.PREFIX}:quota"
+# Windows are held this much longer than stated: a call leaves the worker a few milliseconds after its
+# reservation, and that jitter must not put limit + 1 calls into the provider's own window.
+MARGIN_MS = 100
 
 # KEYS: cooldown, concurrency zset, then (zset, hash, total) per window
 # ARGV: now_ms, id, max_concurrent (0 = none), hold_ms, then (limit, window_ms, weight) per window
@@ -176,7 +179,7 @@ class Quota:
         args: list[object] = [now_ms, reservation, rule.max_concurrent, rule.hold_ms]
         for w in rule.windows:
             keys_ += self._window_keys(rule, w)
-            args += [w.limit, w.window_ms, tokens if w.tokens else 1]
+            args += [w.limit, w.window_ms + MARGIN_MS, tokens if w.tokens else 1]
         wait_ms, index = (int(x) for x in self._acquire(keys=keys_, args=args))
         if wait_ms == 0:
             return Decision(0.0, "")
