@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from ..bench import bench_capacity, bench_overhead, bench_throughput, machine
+from ..bench_quota import bench_quota
 from .errors import one_line_errors
 
 
 @one_line_errors
 def bench(
-    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity or all")] = "all",
+    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs for the throughput run")] = 2000,
     streams: Annotated[int, typer.Option(help="Concurrent streams for the capacity run")] = 1000,
@@ -28,6 +29,7 @@ def bench(
         "overhead": lambda: bench_overhead(),
         "throughput": lambda: bench_throughput(jobs=jobs),
         "capacity": lambda: bench_capacity(streams=streams, pool=pool),
+        "quota": lambda: {"rows": bench_quota()},
     }
     chosen = list(runs) if what == "all" else [what]
     typer.echo(f"machine: {machine()}")
