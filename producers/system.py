@@ -102,7 +102,7 @@ class EmbeddedSystem:
         queues = f"{keys.queue(provider)},{keys.PREFIX}.health"
         args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                              "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
-                             "-l", "warning", "--without-gossip", "--without-mingle")
+                             "-l", self.settings.log_level, "--without-gossip", "--without-mingle")
         process = spawn(args, env=self.worker_env(), log=self._log(f"worker-{name}"))
         self.processes.append(process)
         self.workers[name] = process
