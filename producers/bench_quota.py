@@ -63,6 +63,10 @@ def _litellm_worker(base: str, redis_port: int, until: float, out: Any) -> None:
     from litellm import Router
 
     litellm.suppress_debug_info = True
+    import logging
+
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     router = Router(model_list=[{"model_name": "m", "litellm_params": {
         "model": "openai/gpt-4o-mini", "api_base": base, "api_key": "bench-key", "rpm": RPM, "tpm": TPM}}],
         redis_host="127.0.0.1", redis_port=redis_port, routing_strategy="usage-based-routing-v2", num_retries=0)
