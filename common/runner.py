@@ -130,16 +130,23 @@ def run_job(rt: Runtime, job_id: Any) -> Outcome:
         rt.leases.forget(lease)
 
 
+def finish_without_lease(rt: Runtime, job_id: str, error: dict[str, Any], job: Job | None = None) -> int:
+    """An error result for a job no attempt holds (unreadable, or past its deadline), so no caller is
+    left waiting. Refused (LEASE_LOST) if an attempt holds it after all."""
+    now = time.time()
+    result = JobResult(job_id=job_id, status="failed", provider=job.provider if job else "",
+                       model=job.model if job else "", tenant=job.tenant if job else "default", error=error,
+                       timings=Timings(submitted_at=job.submitted_at if job else now, finished_at=now),
+                       path=[*job.path, f"{job.provider}/{job.model}"] if job else [])
+    s = rt.settings
+    return Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
+        "error", result.model_dump_json(), s.result_ttl_s, error=error)
+
+
 def _finish_unowned(rt: Runtime, job_id: str, exc: Exception) -> None:
-    """An error result for a job that cannot even be read, so its caller is not left waiting."""
     error = {"code": "invalid_job", "type": type(exc).__name__, "message": str(exc)[:500],
              "retryable": False, "fallback": False}
-    now = time.time()
-    result = JobResult(job_id=job_id, status="failed", provider="", model="", error=error,
-                       timings=Timings(submitted_at=now, finished_at=now))
-    s = rt.settings
-    Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
-        "error", result.model_dump_json(), s.result_ttl_s, error=error)
+    finish_without_lease(rt, job_id, error)
 
 
 class Attempt:
