@@ -1,16 +1,28 @@
-"""A local server that speaks all seven providers' wire formats, for tests, benchmarks and demos."""
+"""A local server that speaks all seven providers' wire formats, for tests, benchmarks and demos.
 
-from .engine import FAULTS, SIMULATED_KEY, SimulatorConfig, count_tokens
-from .server import PREFIXES, Simulator, SimulatorServer, base_urls, serve
+    with SimulatorServer(config=SimulatorConfig(ttft_ms=0)) as sim:
+        openai.OpenAI(base_url=sim.base_urls()["openai"], api_key="any-key")
+
+Faults by header `x-simulator-fault: NAME` or a `[[fault:NAME]]` marker in the last user message;
+control API under `/_simulator/` (config, stats, reset). A token is a whitespace-separated word.
+"""
+
+from .config import FAULTS, SIMULATED_KEY, QuotaLimits, SimulatorConfig
+from .handlers import Simulator
+from .server import PREFIXES, SimulatorServer, base_urls, make_app, serve
+from .text import answer_words, count_tokens
 
 __all__ = [
     "FAULTS",
     "PREFIXES",
     "SIMULATED_KEY",
+    "QuotaLimits",
     "Simulator",
     "SimulatorConfig",
     "SimulatorServer",
+    "answer_words",
     "base_urls",
     "count_tokens",
+    "make_app",
     "serve",
 ]
