@@ -7,6 +7,7 @@
     multillm:lease:{id}      the worker attempt that owns the running job (expires unless renewed)
     multillm:result:{id}     the final result (JSON), written once
     multillm:cancel:{id}     present when a caller asked to cancel
+    multillm:attempts:{id}   attempts started (leases taken); multillm:failures:{id} provider failures
     multillm:inflight        sorted set: job id -> time by which its lease must have been renewed
     multillm:requeue:{id}:{attempt}  guard so only one reaper re-enqueues a lapsed attempt
     multillm:worker:{hostname}  a live worker and its queues (expires unless refreshed)

@@ -95,6 +95,13 @@ class Runtime:
         return secret.get_secret_value()
 
 
+CRASH_ALLOWANCE = 10  # attempts lost to worker crashes tolerated beyond max_attempts
+
+
+def failures_key(job_id: str) -> str:
+    return f"{keys.PREFIX}:failures:{job_id}"
+
+
 def job_tokens(job: Job) -> int:
     """Tokens to reserve before the call: the prompt estimate plus the output cap."""
     chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
@@ -206,8 +213,8 @@ class Attempt:
                               model=job.model, job_id=job.job_id)
         if self.rt.redis.exists(keys.cancel(job.job_id)):
             raise JobCancelled(f"job {job.job_id}: cancelled before it started")
-        if self.lease.attempt > job.max_attempts:
-            raise DeadlineExceeded(f"job {job.job_id}: gave up after {job.max_attempts} attempts")
+        if self.lease.attempt > job.max_attempts + CRASH_ALLOWANCE:  # a job that kills its worker every time
+            raise DeadlineExceeded(f"job {job.job_id}: gave up after {self.lease.attempt - 1} attempts")
         if time.time() >= job.deadline_at:
             raise DeadlineExceeded(f"job {job.job_id}: deadline of {job.deadline_s:g}s passed before it ran")
 
@@ -318,7 +325,7 @@ class Attempt:
                                        "path": [*job.path, f"{job.provider}/{job.model}"]})
         moved.options = moved.options.model_copy(update={"model": model})
         rt.redis.set(keys.job(job.job_id), moved.model_dump_json(), keepttl=True)
-        rt.redis.delete(attempts_key(job.job_id))  # the next provider gets its own attempts
+        rt.redis.delete(attempts_key(job.job_id), failures_key(job.job_id))  # the next provider starts afresh
         rt.leases.release(self.lease, resume_in=0)
         return Outcome("fallback", next_provider=provider)
 
@@ -331,7 +338,10 @@ class Attempt:
     def _retry_or_fail(self, exc: ProviderError) -> Outcome:
         delay = backoff_delay(self.lease.attempt, exc.retry_after)
         left = self.job.deadline_at - time.time()
-        if not worth_retrying(self.lease.attempt, self.job.max_attempts, delay, left):
+        # Only provider failures count against max_attempts; attempts cut short by a dying worker do not.
+        failures = int(self.rt.redis.incr(failures_key(self.job.job_id)))
+        self.rt.redis.expire(failures_key(self.job.job_id), 86_400)
+        if not worth_retrying(failures, self.job.max_attempts, delay, left):
             return self._fall_back_or_fail(exc)
         try:
             self._emit("retry", error=exc.to_dict(), delay_s=round(delay, 3))

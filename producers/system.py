@@ -54,6 +54,8 @@ class EmbeddedSystem:
         return self.options.log_dir / f"{name}.log" if self.options.log_dir else None
 
     def start(self, wait: float = 60.0) -> None:
+        if self.options.log_dir:
+            self.options.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             if not self.redis_url:
                 process, self.redis_url = start_redis(log=self._log("redis"))

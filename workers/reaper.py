@@ -8,6 +8,7 @@ when no worker for its provider is running.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import redis
 
 from ..common import keys
 from ..common.errors import DeadlineExceeded
-from ..common.lease import lapsed_jobs
+from ..common.lease import attempts_key, lapsed_jobs
 from ..common.runner import finish_without_lease, load_job
 from .app import app, chat_task_name
 from .tasks import runtime
@@ -48,6 +49,49 @@ def reap_once() -> list[str]:
     return requeued
 
 
+def orphaned_messages(min_age_s: float, limit: int = 200) -> list[str]:
+    """Jobs whose message a worker received and died holding before the job ever started.
+
+    Celery keeps such a message unacknowledged until the visibility timeout (25 h). A received job
+    starts within milliseconds and takes a lease, so an unacknowledged message older than a few lease
+    TTLs whose job was never started (no attempts, no lease, no result) was lost with its worker.
+    Read from kombu's Redis transport bookkeeping (`unacked_index`, `unacked`).
+    """
+    rt = runtime()
+    tags = rt.redis.zrangebyscore("unacked_index", "-inf", time.time() - min_age_s, start=0, num=limit)
+    found = []
+    for tag, raw in zip(tags, rt.redis.hmget("unacked", tags) if tags else [], strict=True):
+        job_id = _job_id(raw)
+        if job_id is None or rt.redis.exists(keys.lease(job_id), keys.result(job_id), attempts_key(job_id)):
+            continue
+        if rt.redis.set(keys.requeue_guard(job_id, 0) + ":" + tag.decode(), "1", nx=True, ex=86_400):
+            found.append(job_id)
+    return found
+
+
+def _job_id(raw: bytes | None) -> str | None:
+    try:
+        payload = json.loads(raw or b"null")[0]
+        args = json.loads(base64.b64decode(payload["body"]))[0]
+        return args[0] if args and isinstance(args[0], str) else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def requeue_orphans() -> list[str]:
+    rt = runtime()
+    requeued = []
+    for job_id in orphaned_messages(min_age_s=3 * rt.settings.lease_ttl_s):
+        try:
+            job = load_job(rt, job_id)
+        except Exception:
+            continue  # the reaper's deadline pass ends unreadable jobs
+        app.send_task(chat_task_name(job.provider), args=[job_id], queue=keys.queue(job.provider))
+        log.warning("job %s: its worker died before starting it; re-enqueued", job_id)
+        requeued.append(job_id)
+    return requeued
+
+
 class Reaper(threading.Thread):
     """Re-enqueues lapsed jobs and keeps this worker's presence key fresh."""
 
@@ -66,6 +110,7 @@ class Reaper(threading.Thread):
             try:
                 self.heartbeat()
                 reap_once()
+                requeue_orphans()
             except redis.RedisError as exc:
                 log.warning("reaper: %s", exc)
             except Exception:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from celery.signals import celeryd_init, worker_ready, worker_shutdown
+from celery.signals import celeryd_init, task_received, worker_ready, worker_shutdown
 
+from ..common import keys
 from ..common.settings import get_settings
 from .reaper import Reaper
 
@@ -25,6 +27,25 @@ def _concurrency_from_settings(sender: Any = None, conf: Any = None, options: An
     known = [p for p in providers if p in settings.providers]
     if known:
         options["concurrency"] = sum(settings.provider(p).concurrency for p in known)
+
+
+@task_received.connect
+def _mark_received(request: Any = None, **_: Any) -> None:
+    """A received job must be running (leased) within a few lease TTLs, or be re-enqueued.
+
+    Celery leaves a message that a killed worker had received, but not started, unacknowledged until
+    the visibility timeout; moving the job's renew-by time close lets the reaper recover it in seconds.
+    """
+    args = getattr(request, "args", None) or []
+    job_id = args[0] if args and isinstance(args[0], str) and len(args[0]) <= 128 else None
+    if job_id is None:
+        return
+    from .tasks import runtime  # the runtime is made after a prefork child starts
+
+    rt = runtime()
+    eta = getattr(request, "eta", None)
+    delay = max(0.0, eta.timestamp() - time.time()) if eta is not None and hasattr(eta, "timestamp") else 0.0
+    rt.redis.zadd(keys.INFLIGHT, {job_id: time.time() + delay + 3 * rt.settings.lease_ttl_s}, xx=True)
 
 
 @worker_ready.connect

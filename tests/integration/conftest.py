@@ -39,6 +39,14 @@ def redis_server() -> Iterator[str]:
     stop([process])
 
 
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[str]:
+    """A Redis server for one test module: systems on a shared server would consume each other's queues."""
+    process, url = start_redis()
+    yield url
+    stop([process])
+
+
 def make_system(redis_url: str, log_dir: Path, providers: list[str] | None = None, **kw: object) -> EmbeddedSystem:
     env = {**FAST_ENV, **NO_KEYS, **kw.pop("env", {})}  # type: ignore[dict-item]
     options = SystemOptions(providers=providers or list(SPECS), concurrency=int(kw.pop("concurrency", 16)),

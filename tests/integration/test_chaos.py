@@ -45,7 +45,8 @@ def result_or_history(client: MultiLLM, handle: JobHandle, timeout: float = 60) 
         job_id = handle.job_id
         history = [raw.decode() for raw in client.redis.lrange(keys.log(job_id), 0, -1)]
         state = {"attempts": client.redis.get(attempts_key(job_id)), "lease": client.redis.get(keys.lease(job_id)),
-                 "inflight": client.redis.zscore(keys.INFLIGHT, job_id), "now": time.time()}
+                 "inflight": client.redis.zscore(keys.INFLIGHT, job_id), "now": time.time(),
+                 "queued": client.redis.llen(keys.queue("openai")), "workers": client.redis.keys(keys.worker("*"))}
         raise AssertionError(f"job {job_id} has no result: {state} {history}") from None
 
 
@@ -55,9 +56,9 @@ def check_no_gaps(messages: list[StreamMessage]) -> None:
 
 
 @pytest.fixture(scope="module")
-def chaos_system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
-    running = make_system(redis_server, tmp_path_factory.mktemp("chaos"), ["openai"], concurrency=16,
-                          simulator_args=["--ttft-ms", "20", "--tokens-per-second", "100"])
+def chaos_system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    running = make_system(own_redis, tmp_path_factory.mktemp("chaos"), ["openai"], concurrency=16,
+                          simulator_args=["--ttft-ms", "20", "--tokens-per-second", "100", "--max-tokens", "400"])
     with running:
         running.start_worker("openai")
         running.wait_for_workers(list(running.workers))
@@ -67,11 +68,11 @@ def chaos_system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
 def test_workers_killed_repeatedly_every_job_gets_exactly_one_result(chaos_system):
     system = chaos_system
     with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
-        handles = [client.submit("openai", f"chaos job {i}", max_tokens=30, deadline_s=120) for i in range(JOBS)]
+        handles = [client.submit("openai", f"chaos job {i}", max_tokens=150, deadline_s=120) for i in range(JOBS)]
         stop_killing = threading.Event()
 
         def killer() -> None:
-            while not stop_killing.wait(1.5):
+            while not stop_killing.wait(2.5):
                 name, process = next(iter(system.workers.items()))
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
@@ -93,8 +94,23 @@ def test_workers_killed_repeatedly_every_job_gets_exactly_one_result(chaos_syste
         assert any(r.attempts > 1 for r in results)  # the kills did interrupt jobs
 
 
-def test_fault_mix_every_job_ends_within_its_deadline(chaos_system):
-    system = chaos_system
+@pytest.fixture(scope="module")
+def calm_system(tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    """A system no test kills workers of, on its own Redis."""
+    process, url = start_redis()
+    try:
+        running = make_system(url, tmp_path_factory.mktemp("calm"), ["openai"], concurrency=16,
+                              simulator_args=["--ttft-ms", "20", "--tokens-per-second", "100", "--max-tokens", "400"])
+        with running:
+            running.start_worker("openai")
+            running.wait_for_workers(list(running.workers))
+            yield running
+    finally:
+        stop([process])
+
+
+def test_fault_mix_every_job_ends_within_its_deadline(calm_system):
+    system = calm_system
     faults = ["429", "500", "503", "529", "drop", "malformed", "midstream_error", "stall_mid"]
     httpx.put(f"{system.simulator_url}/_simulator/config", json={"fault_rate": 0.3, "faults": faults, "stall_s": 30},
               timeout=5).raise_for_status()
@@ -114,8 +130,8 @@ def test_fault_mix_every_job_ends_within_its_deadline(chaos_system):
         httpx.put(f"{system.simulator_url}/_simulator/config", json={"fault_rate": 0.0}, timeout=5)
 
 
-def test_slow_and_reconnecting_consumers_see_no_gap_and_no_duplicate(chaos_system):
-    system = chaos_system
+def test_slow_and_reconnecting_consumers_see_no_gap_and_no_duplicate(calm_system):
+    system = calm_system
     with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
         handle = client.submit("openai", "a long one", max_tokens=150)
         slow: list[StreamMessage] = []

@@ -23,8 +23,8 @@ PROVIDERS = ["openai", "anthropic", "google"]
 
 
 @pytest.fixture(scope="module")
-def system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
-    running = make_system(redis_server, tmp_path_factory.mktemp("health"), PROVIDERS, env=HEALTH_ENV,
+def system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    running = make_system(own_redis, tmp_path_factory.mktemp("health"), PROVIDERS, env=HEALTH_ENV,
                           simulator_args=["--ttft-ms", "5", "--tokens-per-second", "0"], concurrency=8, beat=True)
     with running:
         running.start_beat()  # a second beat: the work must still be done once per interval

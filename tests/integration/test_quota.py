@@ -19,8 +19,8 @@ QUOTA_ENV = {"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUEST
 
 
 @pytest.fixture(scope="module")
-def system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
-    running = make_system(redis_server, tmp_path_factory.mktemp("quota"), ["openai"], env=QUOTA_ENV,
+def system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    running = make_system(own_redis, tmp_path_factory.mktemp("quota"), ["openai"], env=QUOTA_ENV,
                           simulator_args=["--ttft-ms", "5", "--tokens-per-second", "100"], concurrency=8)
     with running:
         for _ in range(2):  # three worker processes share one quota

@@ -19,8 +19,8 @@ SLOW = ["--ttft-ms", "50", "--tokens-per-second", "25"]
 
 
 @pytest.fixture(scope="module")
-def threads_system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
-    system = make_system(redis_server, tmp_path_factory.mktemp("threads"), ["openai"], simulator_args=SLOW,
+def threads_system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    system = make_system(own_redis, tmp_path_factory.mktemp("threads"), ["openai"], simulator_args=SLOW,
                          concurrency=4)
     with system:
         system.start_worker("openai")  # a second worker process on the same queue
@@ -29,8 +29,8 @@ def threads_system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
 
 
 @pytest.fixture(scope="module")
-def prefork_system(redis_server, tmp_path_factory) -> Iterator[EmbeddedSystem]:
-    system = make_system(redis_server, tmp_path_factory.mktemp("prefork"), ["anthropic"], simulator_args=SLOW,
+def prefork_system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+    system = make_system(own_redis, tmp_path_factory.mktemp("prefork"), ["anthropic"], simulator_args=SLOW,
                          concurrency=2, pool="prefork")
     with system:
         yield system

@@ -34,10 +34,10 @@ def sim() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture(scope="module")
-def system(redis_server, sim, tmp_path_factory) -> Iterator[EmbeddedSystem]:
+def system(own_redis, sim, tmp_path_factory) -> Iterator[EmbeddedSystem]:
     env = {**KEYS, "ENCRYPTION_MASTER_KEY": MASTER, "LOG_LEVEL": "debug"}
     env.update({SPECS[p].base_url_env: url for p, url in sim.base_urls().items()})
-    running = make_system(redis_server, tmp_path_factory.mktemp("secrets"), ["openai", "anthropic", "google"],
+    running = make_system(own_redis, tmp_path_factory.mktemp("secrets"), ["openai", "anthropic", "google"],
                           env=env, concurrency=4)
     with running:
         yield running
