@@ -3,6 +3,7 @@
     MultiLLMError
     ├── ConfigurationError            bad settings or input at the edge (never retried)
     │   └── UnknownProviderError / UnknownModelError
+    ├── TenantRateLimited             a caller over its RATE_LIMIT_* at submit; nothing enqueued
     ├── ProviderError                 a provider call failed; carries provider, model, job id
     │   ├── RetryableError            worth another attempt on the same provider
     │   │   ├── RateLimited           429 / RESOURCE_EXHAUSTED; retry_after + RateLimitInfo
@@ -63,6 +64,19 @@ class UnknownProviderError(ConfigurationError):
 
 class UnknownModelError(ConfigurationError):
     code = "unknown_model"
+
+
+class TenantRateLimited(MultiLLMError):
+    """A tenant sent more jobs than its RateLimitConfig allows; the message is the configured one."""
+
+    code = "tenant_rate_limited"
+
+    def __init__(self, message: str, *, tenant: str, provider: str, retry_after: float) -> None:
+        self.tenant, self.provider, self.retry_after = tenant, provider, retry_after
+        super().__init__(f"{message} (tenant {tenant!r}, provider {provider}: retry in {retry_after:.1f}s)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "tenant": self.tenant, "provider": self.provider, "retry_after": self.retry_after}
 
 
 class ProviderError(MultiLLMError):

@@ -103,6 +103,7 @@ class Window:
     limit: int
     window_ms: int
     tokens: bool = False  # weighted by tokens rather than 1 per request
+    scope: str | None = None  # the Redis key prefix of a window not owned by one provider key
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def rule_for(ps: ProviderSettings, api_key: str, global_limit: RateLimitConfig) 
     if ps.rate_limit.enabled:
         windows.append(Window("window", ps.rate_limit.max_requests, ps.rate_limit.window_ms))
     if global_limit.enabled:
-        windows.append(Window("global", global_limit.max_requests, global_limit.window_ms))
+        windows.append(Window("global", global_limit.max_requests, global_limit.window_ms, scope=f"{QUOTA_PREFIX}:global"))
     return QuotaRule(ps.id, key_id(api_key), tuple(windows), ps.max_concurrent or 0)
 
 
@@ -170,7 +171,7 @@ class Quota:
         self._reconcile = client.register_script(_RECONCILE)
 
     def _window_keys(self, rule: QuotaRule, w: Window) -> list[str]:
-        base = f"{rule.scope() if w.name != 'global' else QUOTA_PREFIX + ':global'}:{w.name}"
+        base = f"{w.scope or rule.scope()}:{w.name}"
         return [f"{base}:z", f"{base}:h", f"{base}:t"]
 
     def acquire(self, rule: QuotaRule, reservation: str, tokens: int, now: float | None = None) -> Decision:

@@ -17,10 +17,12 @@ import redis
 from celery import Celery
 
 from ..common import keys
+from ..common.admission import Admission
 from ..common.errors import ConfigurationError
 from ..common.health import Circuit, read_health, read_order
 from ..common.jobs import Job
 from ..common.providers import get_spec
+from ..common.quota import Quota
 from ..common.routing import candidates, model_for
 from ..common.sanitize import sanitize_job
 from ..common.schemas import ChatOptions, Message
@@ -72,6 +74,7 @@ class MultiLLM:
         self.redis = redis.Redis.from_url(self.url)
         self._accept = self.redis.register_script(_ACCEPT)
         self._circuit = Circuit(self.redis)
+        self._admission = Admission(Quota(self.redis), self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                                  broker_connection_retry_on_startup=True)
@@ -144,8 +147,12 @@ class MultiLLM:
         return self.submit_job(parse(Job, data))
 
     def submit_job(self, job: Job) -> JobHandle:
-        """Enqueue a job; submitting the same job id again is a no-op that returns its handle."""
+        """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
+
+        Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
         job = validate_job(job)
+        if self._admission.enabled(job.provider) and not self.redis.exists(keys.job(job.job_id)):
+            self._admission.admit(job.tenant, job.provider, job.job_id)
         ttl = int(job.deadline_s + self.settings.result_ttl_s)
         if self._accept(keys=[keys.job(job.job_id), keys.INFLIGHT],
                         args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]):

@@ -1,0 +1,66 @@
+"""Per-tenant request limits at the producer (the seed's RateLimitConfig), on fakeredis."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from multillm.common.admission import Admission
+from multillm.common.errors import TenantRateLimited
+from multillm.common.quota import Quota
+from multillm.common.settings import load_settings
+
+
+def admission(env: dict[str, str]) -> Admission:
+    return Admission(Quota(fakeredis.FakeRedis()), load_settings(env))
+
+
+def test_a_tenant_over_the_global_limit_is_refused_with_the_configured_message():
+    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "3",
+                      "RATE_LIMIT_MESSAGE": "Slow down, please."})
+    for i, provider in enumerate(["openai", "anthropic", "google"]):
+        gate.admit("acme", provider, f"j{i}")
+    with pytest.raises(TenantRateLimited) as refused:
+        gate.admit("acme", "grok", "j3")
+    assert "Slow down, please." in str(refused.value) and "acme" in str(refused.value)
+    assert 59 < refused.value.retry_after <= 60.2
+    assert refused.value.to_dict()["code"] == "tenant_rate_limited"
+
+
+def test_tenants_are_counted_apart():
+    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "2"})
+    for tenant in ("acme", "globex"):
+        gate.admit(tenant, "openai", f"{tenant}-1")
+        gate.admit(tenant, "openai", f"{tenant}-2")
+    with pytest.raises(TenantRateLimited):
+        gate.admit("acme", "openai", "acme-3")
+
+
+def test_a_per_provider_limit_leaves_other_providers_open():
+    gate = admission({"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1",
+                      "OPENAI_RATE_LIMIT_MESSAGE": "OpenAI budget spent."})
+    gate.admit("acme", "openai", "a")
+    with pytest.raises(TenantRateLimited, match="OpenAI budget spent"):
+        gate.admit("acme", "openai", "b")
+    for i in range(5):
+        gate.admit("acme", "anthropic", f"c{i}")
+
+
+def test_a_refused_submit_counts_against_no_window():
+    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "5",
+                      "OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1"})
+    gate.admit("acme", "openai", "first")
+    for i in range(10):
+        with pytest.raises(TenantRateLimited):
+            gate.admit("acme", "openai", f"refused{i}")
+    for i in range(4):  # the global window saw only the one admitted submit
+        gate.admit("acme", "anthropic", f"other{i}")
+    with pytest.raises(TenantRateLimited):
+        gate.admit("acme", "google", "over")
+
+
+def test_no_limit_configured_admits_everything():
+    gate = admission({})
+    assert not gate.enabled("openai")
+    for i in range(100):
+        gate.admit("acme", "openai", f"j{i}")
