@@ -17,7 +17,7 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from . import keys
+from . import keys, metrics
 from .errors import (
     AuthenticationError,
     CircuitOpen,
@@ -40,6 +40,7 @@ from .sanitize import sanitize_job
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
 from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
+from .usage import record_usage
 from .vault import Vault
 
 log = logging.getLogger("multillm.runner")
@@ -146,8 +147,17 @@ def finish_without_lease(rt: Runtime, job_id: str, error: dict[str, Any], job: J
                        timings=Timings(submitted_at=job.submitted_at if job else now, finished_at=now),
                        path=[*job.path, f"{job.provider}/{job.model}"] if job else [])
     s = rt.settings
-    return Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
+    seq = Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
         "error", result.model_dump_json(), s.result_ttl_s, error=error)
+    if seq > 0:
+        account(rt, result)
+    return seq
+
+
+def account(rt: Runtime, result: JobResult) -> None:
+    """Metrics and usage analytics for a stored result."""
+    metrics.record_result(result)
+    record_usage(rt.redis, result)
 
 
 def _finish_unowned(rt: Runtime, job_id: str, exc: Exception) -> None:
@@ -290,7 +300,8 @@ class Attempt:
 
     def _finish(self, kind: str, result: JobResult, **fields: Any) -> None:
         s = self.rt.settings
-        self.pub.finish(kind, result.model_dump_json(), s.result_ttl_s, **fields)
+        if self.pub.finish(kind, result.model_dump_json(), s.result_ttl_s, **fields) > 0:
+            account(self.rt, result)  # only the attempt that stored the result counts it
 
     def _succeed(self) -> Outcome:
         self._record(None)
@@ -315,6 +326,7 @@ class Attempt:
         if hop is None:
             return self._fail(exc, "failed")
         provider, model = hop
+        metrics.record_fallback(job.provider, job.model)
         try:
             self._emit("fallback", error=exc.to_dict(), provider=provider, model=model)
         except JobCancelled as cancelled:
@@ -343,6 +355,7 @@ class Attempt:
         self.rt.redis.expire(failures_key(self.job.job_id), 86_400)
         if not worth_retrying(failures, self.job.max_attempts, delay, left):
             return self._fall_back_or_fail(exc)
+        metrics.record_retry(self.job.provider, self.job.model, exc.code)
         try:
             self._emit("retry", error=exc.to_dict(), delay_s=round(delay, 3))
         except JobCancelled as cancelled:

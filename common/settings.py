@@ -78,6 +78,7 @@ class Settings(BaseModel):
     idle_timeout_s: float = Field(default=30.0, gt=0)
     worker_pool: Literal["threads", "prefork", "gevent", "solo"] = "threads"
     hide_prompts: bool = False
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)  # each worker serves /metrics here
     task_events: bool = True  # Flower needs them; off saves a few Redis writes per job
     quota_inline_wait_s: float = Field(default=5.0, ge=0)
     health_interval_s: float = Field(default=15.0, gt=0)
@@ -142,6 +143,7 @@ GLOBAL_VARS = {
     "MULTILLM_WORKER_POOL": "worker_pool",
     "MULTILLM_HIDE_PROMPTS": "hide_prompts",
     "MULTILLM_TASK_EVENTS": "task_events",
+    "MULTILLM_METRICS_PORT": "metrics_port",
     "MULTILLM_QUOTA_INLINE_WAIT_S": "quota_inline_wait_s",
     "MULTILLM_HEALTH_INTERVAL_S": "health_interval_s",
     "MULTILLM_HEALTH_WINDOW_S": "health_window_s",

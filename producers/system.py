@@ -29,6 +29,7 @@ class SystemOptions:
     log_dir: Path | None = None
     beat: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
+    metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
 
 
 class EmbeddedSystem:
@@ -42,6 +43,7 @@ class EmbeddedSystem:
         self.redis_url = settings.redis_url or ""
         self.simulator_url: str | None = None
         self.simulated: list[str] = []
+        self.metrics_ports: dict[str, int] = {}
 
     def __enter__(self) -> EmbeddedSystem:
         self.start()
@@ -105,7 +107,11 @@ class EmbeddedSystem:
         args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                              "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
                              "-l", self.settings.log_level, "--without-gossip", "--without-mingle")
-        process = spawn(args, env=self.worker_env(), log=self._log(f"worker-{name}"))
+        env = self.worker_env()
+        if self.options.metrics:
+            self.metrics_ports[name] = free_port()
+            env["MULTILLM_METRICS_PORT"] = str(self.metrics_ports[name])
+        process = spawn(args, env=env, log=self._log(f"worker-{name}"))
         self.processes.append(process)
         self.workers[name] = process
         return process

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celery.signals import celeryd_init, task_received, worker_ready, worker_shutdown
+from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init, task_received, worker_ready, worker_shutdown
 
 from ..common import keys
 from ..common.settings import get_settings
@@ -27,6 +27,15 @@ def _concurrency_from_settings(sender: Any = None, conf: Any = None, options: An
     known = [p for p in providers if p in settings.providers]
     if known:
         options["concurrency"] = sum(settings.provider(p).concurrency for p in known)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_secrets_in_logs(logger: Any = None, **_: Any) -> None:
+    from ..common.logs import install_secret_filter
+
+    install_secret_filter(logger)
+    install_secret_filter()
 
 
 @task_received.connect
@@ -54,6 +63,12 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
     queues = [q.name for q in sender.task_consumer.queues] if sender and sender.task_consumer else []
     _reaper = Reaper(max(0.5, get_settings().lease_ttl_s / 3), sender.hostname, queues)
     _reaper.start()
+    port = get_settings().metrics_port
+    if port:
+        from ..common.metrics import start_metrics_server
+        from .tasks import runtime
+
+        start_metrics_server(port, runtime().redis)
 
 
 @worker_shutdown.connect

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from ...common.logs import install_secret_filter
 from ...common.settings import get_settings
 from .batch import batch_app
 from .bench import bench
@@ -16,6 +17,7 @@ from .models import models
 from .quotas import quotas
 from .simulate import simulate
 from .system import up, worker
+from .usage import usage
 
 app = typer.Typer(
     name="multillm",
@@ -24,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health, usage):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
@@ -37,6 +39,7 @@ def _setup() -> None:
     except Exception:  # settings errors are reported by the command that needs them
         level = "INFO"
     logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    install_secret_filter()
     if level != "DEBUG":
         logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -1,0 +1,116 @@
+"""Prometheus metrics per provider and model, and the Redis-backed queue gauges.
+
+Under the threads pool (the default) one process holds every slot and the default registry is right.
+Under prefork, set PROMETHEUS_MULTIPROC_DIR before the worker starts: prometheus-client then keeps
+values in files shared by the children, and the exporter aggregates them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from . import keys
+from .jobs import JobResult
+from .providers.catalog import SPECS
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+JOBS = Counter("multillm_jobs", "Jobs ended, by status", ["provider", "model", "status"])
+ERRORS = Counter("multillm_errors", "Jobs that ended in an error, by error code", ["provider", "model", "code"])
+LATENCY = Histogram("multillm_job_latency_seconds", "Submit to result", ["provider", "model"], buckets=LATENCY_BUCKETS)
+TTFT = Histogram("multillm_time_to_first_token_seconds", "Attempt start to first chunk", ["provider", "model"],
+                 buckets=LATENCY_BUCKETS)
+TOKENS = Counter("multillm_tokens", "Tokens used", ["provider", "model", "direction"])
+COST = Counter("multillm_cost_usd", "Cost at list prices, USD", ["provider", "model"])
+RETRIES = Counter("multillm_retries", "Attempts retried after a retryable error", ["provider", "model", "code"])
+FALLBACKS = Counter("multillm_fallbacks", "Jobs moved to another provider, from this one", ["provider", "model"])
+RATE_LIMITED = Counter("multillm_rate_limited", "429s received from the provider", ["provider"])
+QUOTA_WAIT = Counter("multillm_quota_wait_seconds", "Time spent waiting for quota", ["provider"])
+CIRCUIT_OPEN = Gauge("multillm_circuit_open", "1 while the provider's circuit is open", ["provider"],
+                     multiprocess_mode="max")
+
+
+def record_result(result: JobResult) -> None:
+    labels = (result.provider or "unknown", result.model or "unknown")
+    JOBS.labels(*labels, result.status).inc()
+    if result.error:
+        ERRORS.labels(*labels, str(result.error.get("code", "error"))).inc()
+    t = result.timings
+    if t.finished_at is not None:
+        LATENCY.labels(*labels).observe(max(0.0, t.finished_at - t.submitted_at))
+    if t.first_token_at is not None and t.started_at is not None:
+        TTFT.labels(*labels).observe(max(0.0, t.first_token_at - t.started_at))
+    TOKENS.labels(*labels, "input").inc(result.usage.input_tokens)
+    TOKENS.labels(*labels, "output").inc(result.usage.output_tokens)
+    COST.labels(*labels).inc(result.cost_usd)
+
+
+def record_retry(provider: str, model: str, code: str) -> None:
+    RETRIES.labels(provider, model, code).inc()
+    if code == "rate_limited":
+        RATE_LIMITED.labels(provider).inc()
+
+
+def record_fallback(provider: str, model: str) -> None:
+    FALLBACKS.labels(provider, model).inc()
+
+
+def record_quota_wait(provider: str, seconds: float) -> None:
+    QUOTA_WAIT.labels(provider).inc(seconds)
+
+
+def set_circuit(provider: str, is_open: bool) -> None:
+    CIRCUIT_OPEN.labels(provider).set(1 if is_open else 0)
+
+
+class QueueCollector(Collector):
+    """Depth of each provider's Celery queue and the age of its oldest job, read at scrape time."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("multillm_queue_depth", "Messages waiting in the queue", labels=["queue"])
+        age = GaugeMetricFamily("multillm_oldest_job_age_seconds", "Age of the oldest waiting job", labels=["queue"])
+        for provider in SPECS:
+            queue = keys.queue(provider)
+            depth.add_metric([queue], self.redis.llen(queue))
+            age.add_metric([queue], self._oldest_age(queue))
+        yield depth
+        yield age
+
+    def _oldest_age(self, queue: str) -> float:
+        raw = self.redis.lindex(queue, -1)  # Celery's Redis transport pushes left, pops right
+        try:
+            body = json.loads(base64.b64decode(json.loads(raw)["body"])) if raw else None
+            job = self.redis.get(keys.job(body[0][0])) if body else None
+            return max(0.0, time.time() - float(json.loads(job)["submitted_at"])) if job else 0.0
+        except (ValueError, KeyError, IndexError, TypeError):
+            return 0.0
+
+
+def start_metrics_server(port: int, client: redis.Redis) -> None:
+    """Expose /metrics on `port` (127.0.0.1 unless MULTILLM_METRICS_ADDR says otherwise)."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    registry.register(QueueCollector(client))
+    start_http_server(port, addr=os.environ.get("MULTILLM_METRICS_ADDR", "127.0.0.1"), registry=registry)
+
+
+def metric_names() -> set[str]:
+    """Every metric family this module exports (for checking dashboards and alert rules)."""
+    names = {m._name for m in (JOBS, ERRORS, LATENCY, TTFT, TOKENS, COST, RETRIES, FALLBACKS, RATE_LIMITED,
+                               QUOTA_WAIT, CIRCUIT_OPEN)}
+    return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds"}

@@ -1,0 +1,56 @@
+"""Usage analytics aggregated in Redis per day, provider, model and tenant."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import redis
+
+from . import keys
+from .jobs import JobResult
+
+USAGE_PREFIX = f"{keys.PREFIX}:usage"
+FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "latency_ms_sum")
+TTL_S = 400 * 86_400
+
+
+def day_key(day: date) -> str:
+    return f"{USAGE_PREFIX}:{day.isoformat()}"
+
+
+def record_usage(client: redis.Redis, result: JobResult) -> None:
+    finished = result.timings.finished_at or result.timings.submitted_at
+    key = day_key(datetime.fromtimestamp(finished, UTC).date())
+    base = f"{result.provider}|{result.model}|{result.tenant}"
+    latency_ms = max(0.0, (finished - result.timings.submitted_at) * 1000)
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(key, f"{base}|requests", 1)
+    pipe.hincrby(key, f"{base}|errors", 0 if result.status == "succeeded" else 1)
+    pipe.hincrby(key, f"{base}|input_tokens", result.usage.input_tokens)
+    pipe.hincrby(key, f"{base}|output_tokens", result.usage.output_tokens)
+    pipe.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
+    pipe.hincrbyfloat(key, f"{base}|latency_ms_sum", latency_ms)
+    pipe.expire(key, TTL_S)
+    pipe.execute()
+
+
+def read_usage(client: redis.Redis, since: date, until: date, by: str = "provider") -> list[dict[str, Any]]:
+    """Totals grouped by provider, model or tenant over [since, until]; avg latency in ms."""
+    index = {"provider": 0, "model": 1, "tenant": 2}[by]
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0.0))
+    day = since
+    while day <= until:
+        for field, value in client.hgetall(day_key(day)).items():
+            provider, model, tenant, name = field.decode().split("|")
+            group = (provider, f"{provider}/{model}", tenant)[index]
+            totals[group][name] += float(value)
+        day += timedelta(days=1)
+    rows = []
+    for group, t in sorted(totals.items()):
+        rows.append({by: group, "requests": int(t["requests"]), "errors": int(t["errors"]),
+                     "input_tokens": int(t["input_tokens"]), "output_tokens": int(t["output_tokens"]),
+                     "cost_usd": round(t["cost_usd"], 6),
+                     "avg_latency_ms": round(t["latency_ms_sum"] / t["requests"], 1) if t["requests"] else 0.0})
+    return rows

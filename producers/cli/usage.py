@@ -1,0 +1,72 @@
+"""`multillm usage`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ...common.errors import ConfigurationError
+from ...common.settings import get_settings
+from ...common.usage import read_usage
+from ..client import resolve_redis_url
+from .errors import one_line_errors
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(f"{field}: {text!r} is not a date like 2026-11-24") from None
+
+
+@one_line_errors
+def usage(
+    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD); default: 7 days ago")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day; default: today (UTC)")] = None,
+    by: Annotated[str, typer.Option(help="provider, model or tenant")] = "provider",
+    output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """Requests, errors, tokens, cost and latency per provider, model or tenant, per day range.
+
+    Example: multillm usage --since 2026-11-01 --by model --format csv --out usage.csv
+    """
+    if by not in ("provider", "model", "tenant"):
+        raise ConfigurationError("--by: must be provider, model or tenant")
+    if output not in ("table", "csv", "json"):
+        raise ConfigurationError("--format: must be table, csv or json")
+    today = datetime.now(UTC).date()
+    first = _day(since, "--since") if since else today - timedelta(days=7)
+    last = _day(until, "--until") if until else today
+    client = redis.Redis.from_url(resolve_redis_url(None, get_settings()))
+    rows = read_usage(client, first, last, by)
+    if output == "json":
+        text = json.dumps(rows, indent=2)
+    elif output == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[by, "requests", "errors", "input_tokens", "output_tokens",
+                                                    "cost_usd", "avg_latency_ms"])
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    else:
+        table = Table(title=f"Usage {first} to {last}, by {by}")
+        for column in (by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "avg_latency_ms"):
+            table.add_column(column, justify="left" if column == by else "right")
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        Console().print(table)
+        return
+    if out:
+        out.write_text(text)
+    else:
+        typer.echo(text)
