@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import redis
 
@@ -98,12 +99,30 @@ return 1
 
 
 @dataclass(frozen=True)
+class TokenCount:
+    """Tokens of one call: estimated before it, reported by the provider after it."""
+
+    input: int
+    output: int
+
+    @classmethod
+    def of(cls, tokens: int | TokenCount) -> TokenCount:
+        return tokens if isinstance(tokens, TokenCount) else cls(tokens, 0)
+
+
+@dataclass(frozen=True)
 class Window:
-    name: str  # "rpm", "tpm", "window"
+    name: str  # "rpm", "tpm", "itpm", "otpm", "window", "global"
     limit: int
     window_ms: int
-    tokens: bool = False  # weighted by tokens rather than 1 per request
+    # What one call weighs here: 1, or its tokens (all of them, or the input or output side alone,
+    # for providers such as Anthropic that limit input and output tokens per minute apart).
+    counts: Literal["requests", "tokens", "input", "output"] = "requests"
     scope: str | None = None  # the Redis key prefix of a window not owned by one provider key
+
+    def weight(self, tokens: TokenCount) -> int:
+        return {"requests": 1, "tokens": tokens.input + tokens.output, "input": tokens.input,
+                "output": tokens.output}[self.counts]
 
 
 @dataclass(frozen=True)
@@ -145,7 +164,11 @@ def rule_for(ps: ProviderSettings, api_key: str, global_limit: RateLimitConfig) 
     if ps.rpm:
         windows.append(Window("rpm", ps.rpm, 60_000))
     if ps.tpm:
-        windows.append(Window("tpm", ps.tpm, 60_000, tokens=True))
+        windows.append(Window("tpm", ps.tpm, 60_000, counts="tokens"))
+    if ps.itpm:
+        windows.append(Window("itpm", ps.itpm, 60_000, counts="input"))
+    if ps.otpm:
+        windows.append(Window("otpm", ps.otpm, 60_000, counts="output"))
     if ps.rate_limit.enabled:
         windows.append(Window("window", ps.rate_limit.max_requests, ps.rate_limit.window_ms))
     if global_limit.enabled:
@@ -158,10 +181,10 @@ def key_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
-def estimate_tokens(text_chars: int, max_tokens: int) -> int:
-    """Prompt tokens are estimated at one per four characters (rounded up), plus the output cap:
+def estimate_tokens(text_chars: int, max_tokens: int) -> TokenCount:
+    """Prompt tokens are estimated at one per four characters (rounded up), output at its cap:
     what providers themselves count against a tokens-per-minute limit before answering."""
-    return -(-text_chars // 4) + max_tokens
+    return TokenCount(-(-text_chars // 4), max_tokens)
 
 
 class Quota:
@@ -174,13 +197,14 @@ class Quota:
         base = f"{w.scope or rule.scope()}:{w.name}"
         return [f"{base}:z", f"{base}:h", f"{base}:t"]
 
-    def acquire(self, rule: QuotaRule, reservation: str, tokens: int, now: float | None = None) -> Decision:
+    def acquire(self, rule: QuotaRule, reservation: str, tokens: int | TokenCount, now: float | None = None) -> Decision:
+        tokens = TokenCount.of(tokens)
         now_ms = int((time.time() if now is None else now) * 1000)
         keys_: list[str] = [f"{rule.scope()}:cooldown", f"{rule.scope()}:concurrent"]
         args: list[object] = [now_ms, reservation, rule.max_concurrent, rule.hold_ms]
         for w in rule.windows:
             keys_ += self._window_keys(rule, w)
-            args += [w.limit, w.window_ms + MARGIN_MS, tokens if w.tokens else 1]
+            args += [w.limit, w.window_ms + MARGIN_MS, w.weight(tokens)]
         wait_ms, index = (int(x) for x in self._acquire(keys=keys_, args=args))
         if wait_ms == 0:
             return Decision(0.0, "")
@@ -189,11 +213,13 @@ class Quota:
             return Decision(float("inf"), reason)
         return Decision(wait_ms / 1000, reason)
 
-    def reconcile(self, rule: QuotaRule, reservation: str, actual_tokens: int) -> None:
+    def reconcile(self, rule: QuotaRule, reservation: str, actual: int | TokenCount) -> None:
+        """Replace the estimate with the usage the provider reported, in every token window."""
+        actual = TokenCount.of(actual)
         for w in rule.windows:
-            if w.tokens:
+            if w.counts != "requests":
                 _, h, t = self._window_keys(rule, w)
-                self._reconcile(keys=[h, t], args=[reservation, actual_tokens])
+                self._reconcile(keys=[h, t], args=[reservation, w.weight(actual)])
 
     def release(self, rule: QuotaRule, reservation: str) -> None:
         if rule.max_concurrent:
@@ -223,7 +249,7 @@ class Quota:
 
     @contextmanager
     def reserved(
-        self, rule: QuotaRule, reservation: str, tokens: int, *, inline_wait_s: float, deadline_at: float,
+        self, rule: QuotaRule, reservation: str, tokens: TokenCount, *, inline_wait_s: float, deadline_at: float,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Iterator[None]:
         """Hold a reservation for one call: short waits here, longer ones raise QuotaWait."""
@@ -232,7 +258,8 @@ class Quota:
             if decision.granted:
                 break
             if decision.wait_s == float("inf"):
-                raise InvalidRequest(f"needs {tokens} tokens, more than the {rule.provider} quota allows per window")
+                raise InvalidRequest(f"needs {tokens.input} input and {tokens.output} output tokens, more than the "
+                                     f"{rule.provider} quota allows per {decision.reason} window")
             if time.time() + decision.wait_s >= deadline_at:
                 raise DeadlineExceeded(f"quota ({decision.reason}) would delay the job past its deadline")
             if decision.wait_s > inline_wait_s:

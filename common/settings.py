@@ -47,6 +47,8 @@ class ProviderSettings(BaseModel):
     # The account's quota, shared by every worker through Redis (multillm.common.quota).
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
+    itpm: int | None = Field(default=None, gt=0)  # input tokens per minute (Anthropic counts them apart)
+    otpm: int | None = Field(default=None, gt=0)  # output tokens per minute
     max_concurrent: int | None = Field(default=None, gt=0)
 
     @field_validator("base_url")
@@ -165,7 +167,8 @@ def env_names(provider_id: str) -> dict[str, str]:
     p = spec.env_prefix
     names = {spec.api_key_env: "api_key", spec.base_url_env: "base_url",
              f"{p}_CONCURRENCY": "concurrency", f"{p}_TASK_RATE_LIMIT": "task_rate_limit",
-             f"{p}_RPM": "rpm", f"{p}_TPM": "tpm", f"{p}_MAX_CONCURRENT": "max_concurrent"}
+             f"{p}_RPM": "rpm", f"{p}_TPM": "tpm", f"{p}_ITPM": "itpm", f"{p}_OTPM": "otpm",
+             f"{p}_MAX_CONCURRENT": "max_concurrent"}
     names.update({f"{p}_{var}": f"rate_limit.{field}" for var, field in RATE_LIMIT_VARS.items()})
     return names
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multillm.common.quota import Quota, QuotaRule, Window, estimate_tokens
+from multillm.common.quota import Quota, QuotaRule, TokenCount, Window, estimate_tokens
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def quota() -> Quota:
 
 
 def rule(**kw) -> QuotaRule:
-    windows = kw.pop("windows", (Window("rpm", 3, 60_000), Window("tpm", 100, 60_000, tokens=True)))
+    windows = kw.pop("windows", (Window("rpm", 3, 60_000), Window("tpm", 100, 60_000, counts="tokens")))
     return QuotaRule("openai", "k1", windows, **kw)
 
 
@@ -31,7 +31,7 @@ def test_requests_beyond_the_window_wait_until_the_oldest_expires(quota):
 
 
 def test_tokens_are_weighted_and_all_windows_reserve_together(quota):
-    r = rule(windows=(Window("rpm", 10, 60_000), Window("tpm", 100, 60_000, tokens=True)))
+    r = rule(windows=(Window("rpm", 10, 60_000), Window("tpm", 100, 60_000, counts="tokens")))
     assert quota.acquire(r, "a", 70, now=0).granted
     refused = quota.acquire(r, "b", 40, now=1)
     assert refused.reason == "tpm"
@@ -39,14 +39,14 @@ def test_tokens_are_weighted_and_all_windows_reserve_together(quota):
 
 
 def test_reconcile_returns_unused_tokens(quota):
-    r = rule(windows=(Window("tpm", 100, 60_000, tokens=True),))
+    r = rule(windows=(Window("tpm", 100, 60_000, counts="tokens"),))
     assert quota.acquire(r, "a", 80, now=0).granted
     quota.reconcile(r, "a", 30)
     assert quota.acquire(r, "b", 60, now=1).granted
 
 
 def test_a_request_larger_than_the_quota_can_never_run(quota):
-    r = rule(windows=(Window("tpm", 100, 60_000, tokens=True),))
+    r = rule(windows=(Window("tpm", 100, 60_000, counts="tokens"),))
     assert quota.acquire(r, "huge", 101, now=0).wait_s == float("inf")
 
 
@@ -66,7 +66,7 @@ def test_cooldown_holds_every_caller(quota):
 
 
 def test_token_estimate_counts_prompt_and_output_cap():
-    assert estimate_tokens(0, 10) == 10 and estimate_tokens(9, 10) == 13
+    assert estimate_tokens(0, 10) == TokenCount(0, 10) and estimate_tokens(9, 10) == TokenCount(3, 10)
 
 
 @settings(max_examples=60, deadline=None)
@@ -74,7 +74,7 @@ def test_token_estimate_counts_prompt_and_output_cap():
 def test_no_sliding_window_ever_exceeds_the_limits(arrivals):
     """Whatever the arrival times and sizes, granted reservations never exceed a window's limit."""
     q = Quota(fakeredis.FakeRedis())
-    r = rule(windows=(Window("rpm", 5, 2_000), Window("tpm", 60, 2_000, tokens=True)))
+    r = rule(windows=(Window("rpm", 5, 2_000), Window("tpm", 60, 2_000, counts="tokens")))
     now, granted = 0.0, []
     for gap, tokens in arrivals:
         now += gap
@@ -83,3 +83,25 @@ def test_no_sliding_window_ever_exceeds_the_limits(arrivals):
     for start, _ in granted:
         inside = [t for at, t in granted if start <= at < start + 2.0]
         assert len(inside) <= 5 and sum(inside) <= 60
+
+
+def test_input_and_output_tokens_are_limited_apart(quota):
+    """Anthropic-style ITPM/OTPM: a call waits on whichever side is spent, and reconciles each side."""
+    r = rule(windows=(Window("itpm", 100, 60_000, counts="input"), Window("otpm", 50, 60_000, counts="output")))
+    assert quota.acquire(r, "a", TokenCount(90, 10)).granted
+    assert quota.acquire(r, "b", TokenCount(20, 10)).reason == "itpm"
+    assert quota.acquire(r, "c", TokenCount(5, 45)).reason == "otpm"
+    quota.reconcile(r, "a", TokenCount(60, 4))  # the provider reported fewer tokens than estimated
+    assert quota.acquire(r, "b", TokenCount(20, 10)).granted
+    use = quota.usage(r)
+    assert use["itpm"]["used"] == 80 and use["otpm"]["used"] == 14
+
+
+def test_itpm_and_otpm_come_from_the_provider_settings():
+    from multillm.common.quota import rule_for
+    from multillm.common.settings import load_settings
+
+    settings = load_settings({"ANTHROPIC_ITPM": "40000", "ANTHROPIC_OTPM": "8000", "ANTHROPIC_RPM": "50"})
+    r = rule_for(settings.provider("anthropic"), "sk-ant-x", settings.rate_limit)
+    assert [(w.name, w.limit, w.counts) for w in r.windows] == [
+        ("rpm", 50, "requests"), ("itpm", 40000, "input"), ("otpm", 8000, "output")]
