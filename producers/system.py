@@ -30,6 +30,7 @@ class SystemOptions:
     beat: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
     metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
+    one_worker: bool = False  # a single worker process serves every provider's queue
 
 
 class EmbeddedSystem:
@@ -65,8 +66,11 @@ class EmbeddedSystem:
             self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
             if self.simulated:
                 self._start_simulator()
-            for provider in self.options.providers:
-                self.start_worker(provider)
+            if self.options.one_worker:
+                self.start_worker(*self.options.providers)
+            else:
+                for provider in self.options.providers:
+                    self.start_worker(provider)
             if self.options.beat:
                 self.start_beat()
             self.wait_for_workers(list(self.workers), wait)
@@ -100,10 +104,11 @@ class EmbeddedSystem:
             env[spec.api_key_env] = SIMULATED_KEY
         return env
 
-    def start_worker(self, provider: str, name: str | None = None) -> Popen[bytes]:
+    def start_worker(self, provider: str, *also: str, name: str | None = None) -> Popen[bytes]:
+        """A worker for `provider`'s queue (and the queues of `also`)."""
         concurrency = self.options.concurrency or self.settings.provider(provider).concurrency
         name = name or f"{provider}-{os.getpid()}-{len(self.processes)}"
-        queues = f"{keys.queue(provider)},{keys.PREFIX}.health"
+        queues = ",".join([*(keys.queue(p) for p in (provider, *also)), f"{keys.PREFIX}.health"])
         args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                              "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
                              "-l", self.settings.log_level, "--without-gossip", "--without-mingle")

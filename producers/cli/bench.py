@@ -12,6 +12,7 @@ from ...common.errors import ConfigurationError
 from ..bench import bench_capacity, bench_overhead, bench_throughput, machine
 from ..bench_batch import bench_batch
 from ..bench_quota import bench_quota
+from ..bench_quota_wait import bench_quota_wait
 from .errors import one_line_errors
 
 
@@ -33,6 +34,7 @@ def bench(
         "throughput": lambda: bench_throughput(jobs=jobs),
         "capacity": lambda: bench_capacity(streams=streams, pool=pool),
         "quota": lambda: {"rows": bench_quota()},
+        "quota-wait": lambda: {"rows": bench_quota_wait()},
         "batch": lambda: bench_batch(lines=lines),
     }
     if what not in runs and what != "all":
