@@ -1,9 +1,23 @@
-"""A logging filter that masks anything shaped like a provider key, wherever a log line comes from."""
+"""Log lines: key-shaped text masked wherever a line comes from, the running job's fields attached,
+JSON when the handler does not write to a terminal (a container, a file, a log shipper) and a
+human line when it does.
+
+A JSON line: {"ts": "2026-11-25T11:03:52.637Z", "level": "warning", "logger": "multillm.runner",
+"message": "...", "job_id": "...", "provider": "openai", "model": "gpt-4o-mini", "attempt": 2}; the job
+fields appear when the line was logged inside a job (`job_context`, set by the runner around an
+attempt) or passed with `extra=`, and "exc" holds a traceback.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import IO, Any
 
 # sk-… (OpenAI, Anthropic sk-ant-, OpenRouter sk-or-), xai-…, hf_…, GitHub ghp_/github_pat_, Google AIza…,
 # and whatever follows "Bearer ".
@@ -11,10 +25,25 @@ KEY_SHAPES = re.compile(
     r"(?:sk-(?:ant-|or-)?[A-Za-z0-9_\-]{8,}|xai-[A-Za-z0-9]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{8,}"
     r"|github_pat_[A-Za-z0-9_]{8,}|AIza[0-9A-Za-z_\-]{20,}|(?<=Bearer )[A-Za-z0-9._\-]{8,})"
 )
+JOB_FIELDS = ("job_id", "provider", "model", "attempt")
+HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(job)s: %(message)s"
+
+# Per thread (threads pool) and per task (asyncio): each slot sees only the job it runs.
+_current_job: ContextVar[dict[str, Any] | None] = ContextVar("multillm_job", default=None)
 
 
 def mask_secrets(text: str) -> str:
     return KEY_SHAPES.sub(lambda m: m.group(0)[:4] + "…[masked]", text)
+
+
+@contextmanager
+def job_context(job_id: str, provider: str, model: str, attempt: int) -> Iterator[None]:
+    """Every line logged inside the block, by any logger, carries these fields."""
+    token = _current_job.set({"job_id": job_id, "provider": provider, "model": model, "attempt": attempt})
+    try:
+        yield
+    finally:
+        _current_job.reset(token)
 
 
 class SecretFilter(logging.Filter):
@@ -26,9 +55,76 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class JobContextFilter(logging.Filter):
+    """Copies the running job's fields onto the record; fields given with `extra=` win."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in (_current_job.get() or {}).items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
+
+
+def _job_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {name: value for name in JOB_FIELDS if (value := getattr(record, name, None)) is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; the masking runs on the finished line, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_job_fields(record),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return mask_secrets(json.dumps(entry, default=str))
+
+
+class HumanFormatter(logging.Formatter):
+    """`time LEVEL logger [job provider/model #attempt]: message`, masked like the JSON line."""
+
+    def __init__(self) -> None:
+        super().__init__(HUMAN_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _job_fields(record)
+        record.job = ""
+        if fields:
+            where = "/".join(str(fields[k]) for k in ("provider", "model") if k in fields)
+            parts = [str(fields.get("job_id", "")), where, f"#{fields['attempt']}" if "attempt" in fields else ""]
+            record.job = " [" + " ".join(p for p in parts if p) + "]"
+        return mask_secrets(super().format(record))
+
+
+def _is_terminal(stream: IO[str] | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a real file
+        return False
+
+
+def formatter_for(handler: logging.Handler) -> logging.Formatter:
+    """Human on a terminal, JSON anywhere else."""
+    return HumanFormatter() if _is_terminal(getattr(handler, "stream", None)) else JsonFormatter()
+
+
 def install_secret_filter(logger: logging.Logger | None = None) -> None:
-    """On every handler of `logger` (default: root), so records from any library pass through it."""
+    """On every handler of `logger` (default: root), so records from any library pass through them:
+    the secret filter, the job fields, and a masking formatter (JSON, or human on a terminal)."""
     target = logger or logging.getLogger()
     for handler in target.handlers:
         if not any(isinstance(f, SecretFilter) for f in handler.filters):
             handler.addFilter(SecretFilter())
+        if not any(isinstance(f, JobContextFilter) for f in handler.filters):
+            handler.addFilter(JobContextFilter())
+        if not isinstance(handler.formatter, JsonFormatter | HumanFormatter):
+            handler.setFormatter(formatter_for(handler))

@@ -32,8 +32,9 @@ from .health import Circuit, read_order, record_outcome
 from .health import Outcome as CallOutcome
 from .jobs import Job, JobResult, Timings
 from .lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
+from .logs import job_context
 from .providers import create_provider, get_spec
-from .quota import Quota, QuotaWait, estimate_tokens, rule_for
+from .quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
 from .retry import backoff_delay, worth_retrying
 from .routing import next_hop
 from .sanitize import sanitize_job
@@ -103,8 +104,8 @@ def failures_key(job_id: str) -> str:
     return f"{keys.PREFIX}:failures:{job_id}"
 
 
-def job_tokens(job: Job) -> int:
-    """Tokens to reserve before the call: the prompt estimate plus the output cap."""
+def job_tokens(job: Job) -> TokenCount:
+    """Tokens to reserve before the call: the prompt estimate and the output cap."""
     chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
     info = get_spec(job.provider).find_model(job.model)
     cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
@@ -133,7 +134,8 @@ def run_job(rt: Runtime, job_id: Any) -> Outcome:
     if state != ACQUIRED or lease is None:
         return Outcome("skipped")  # finished already, or another attempt is running it
     try:
-        return Attempt(rt, job, lease).run()
+        with job_context(job.job_id, job.provider, job.model, lease.attempt):  # every log line names its job
+            return Attempt(rt, job, lease).run()
     finally:
         rt.leases.forget(lease)
 
@@ -243,9 +245,9 @@ class Attempt:
                 rt.quota.cool_down(rule, exc.retry_after or 1.0)
                 raise
             finally:
-                used = self.outcome.usage.total_tokens
-                if used:
-                    rt.quota.reconcile(rule, reservation, used)
+                used = self.outcome.usage
+                if used.total_tokens:
+                    rt.quota.reconcile(rule, reservation, TokenCount(used.input_tokens, used.output_tokens))
 
     def _call(self, api_key: str) -> None:
         job, rt = self.job, self.rt

@@ -1,14 +1,25 @@
-"""The log filter masks key-shaped strings and leaves the rest of the line alone."""
+"""Log lines: key-shaped strings masked and the rest kept; JSON off a terminal with the running job's fields."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import threading
+from collections.abc import Iterator
 
+import fakeredis
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multillm.common.logs import SecretFilter, mask_secrets
+from multillm.common import keys
+from multillm.common.jobs import Job
+from multillm.common.logs import HumanFormatter, SecretFilter, install_secret_filter, job_context, mask_secrets
+from multillm.common.runner import Runtime, run_job
+from multillm.common.schemas import ChatOptions, Message
+from multillm.common.settings import load_settings
+from multillm.common.simulator import SimulatorConfig, SimulatorServer
 
 KEYS = ["sk-proj-abcdefghijklmnop", "sk-ant-api03-abcdefghijkl", "sk-or-v1-abcdefghijkl", "xai-abcdefghijklmnop",
         "hf_abcdefghijklmnop", "ghp_abcdefghijklmnopqrst", "github_pat_abcdefghijkl",
@@ -32,3 +43,109 @@ def test_text_without_key_shapes_is_untouched(text):
     if "sk" not in text and "hf" not in text and "gh" not in text and "xai" not in text and "AIza" not in text \
             and "Bearer" not in text:
         assert mask_secrets(text) == text
+
+
+# Structured lines: JSON off a terminal, the running job's fields, masking on the finished line.
+
+SENTINEL = "sk-ant-api03-SENTINELkeyNEVERinLOGS0001"
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """A handler on the `multillm` logger writing to a buffer (not a terminal), set up as workers do."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("multillm")
+    logger.addHandler(handler)
+    install_secret_filter(logger)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def parsed(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_line_logged_inside_a_job_is_json_with_the_job_fields(json_lines):
+    with SimulatorServer(config=SimulatorConfig(ttft_ms=0, tokens_per_second=0)) as sim:
+        settings = load_settings({"ANTHROPIC_BASE_URL": sim.base_urls()["anthropic"], "ANTHROPIC_API_KEY": SENTINEL})
+        rt = Runtime(settings, client=fakeredis.FakeRedis())
+        # Anthropic has no frequency_penalty: the provider client drops it with a warning, inside the job.
+        job = Job(provider="anthropic", model="claude-3-5-haiku-latest", messages=[Message(role="user", content="hi")],
+                  options=ChatOptions(max_tokens=8, frequency_penalty=0.5))
+        rt.redis.set(keys.job(job.job_id), job.model_dump_json())
+        try:
+            assert run_job(rt, job.job_id).status == "succeeded"
+        finally:
+            rt.leases.stop()
+    lines = parsed(json_lines)
+    dropped = [line for line in lines if "frequency_penalty" in line["message"]]
+    assert dropped, lines
+    line = dropped[0]
+    assert line["level"] == "warning" and line["logger"].startswith("multillm.")
+    assert (line["job_id"], line["provider"], line["model"], line["attempt"]) == \
+        (job.job_id, "anthropic", "claude-3-5-haiku-latest", 1)
+    assert line["ts"].endswith("Z")
+    assert SENTINEL not in json_lines.getvalue()
+
+
+def test_outside_a_job_a_line_has_no_job_fields(json_lines):
+    logging.getLogger("multillm.test").warning("between jobs")
+    (line,) = parsed(json_lines)
+    assert line["message"] == "between jobs" and not set(line) & {"job_id", "provider", "model", "attempt"}
+
+
+def test_keys_in_messages_and_tracebacks_stay_masked_in_json(json_lines):
+    log = logging.getLogger("multillm.test")
+    with job_context("job-7", "openai", "gpt-4o-mini", 3):
+        log.warning("calling with %s", SENTINEL)
+        try:
+            raise RuntimeError(f"provider said: bad key {SENTINEL}; Authorization: Bearer abc.def-ghi_jkl")
+        except RuntimeError:
+            log.exception("call failed")
+    lines = parsed(json_lines)
+    assert [line["job_id"] for line in lines] == ["job-7", "job-7"] and lines[1]["attempt"] == 3
+    assert "RuntimeError" in lines[1]["exc"] and "[masked]" in lines[1]["exc"]
+    assert SENTINEL not in json_lines.getvalue() and "abc.def-ghi_jkl" not in json_lines.getvalue()
+
+
+def test_fields_given_with_extra_are_kept_and_threads_do_not_share_a_job(json_lines):
+    log = logging.getLogger("multillm.test")
+    seen: list[str] = []
+
+    def other_slot() -> None:
+        log.warning("other slot")
+        seen.append("done")
+
+    with job_context("job-a", "google", "gemini-2.0-flash", 1):
+        log.warning("reaper", extra={"job_id": "job-b"})
+        worker = threading.Thread(target=other_slot)
+        worker.start()
+        worker.join(10)
+    assert seen == ["done"]
+    by_message = {line["message"]: line for line in parsed(json_lines)}
+    assert by_message["reaper"]["job_id"] == "job-b" and by_message["reaper"]["provider"] == "google"
+    assert "job_id" not in by_message["other slot"]
+
+
+def test_a_terminal_gets_the_human_line_with_the_job_and_masking():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("multillm.human")
+    logger.addHandler(handler)
+    try:
+        install_secret_filter(logger)
+        with job_context("job-9", "grok", "grok-3-mini", 2):
+            logger.warning("using %s", SENTINEL)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert isinstance(handler.formatter, HumanFormatter)
+    assert "WARNING multillm.human [job-9 grok/grok-3-mini #2]: using sk-a…[masked]" in text
+    assert SENTINEL not in text
