@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,12 +23,15 @@ from typing import Any
 import httpx
 
 from ..common import keys
+from ..common.errors import ConfigurationError
 from ..common.settings import load_settings
 from .client import MultiLLM
+from .embedded import spawn, stop
 from .system import EmbeddedSystem, SystemOptions
 
 PROMPT = "Write one short line about queues."
 MODEL = "gpt-4o-mini"
+GEVENT_PREIMPORT = "import httpcore; from celery.__main__ import main; main()"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +87,8 @@ class Bench:
                                 simulator_args=self.sim_args, extra_env=env)
         self.system = EmbeddedSystem(settings, options)
         self.system.start()
+        if self.pool == "gevent":
+            self._replace_with_gevent_worker()
         self.client = MultiLLM(self.system.redis_url, settings=settings)
         self.base = f"{self.system.simulator_url}/openai/v1"
         return self
@@ -90,6 +96,24 @@ class Bench:
     def __exit__(self, *_: Any) -> None:
         self.client.close()
         self.system.stop()
+
+    def _replace_with_gevent_worker(self) -> None:
+        """The worker again, with httpcore imported before Celery's gevent monkey patching.
+
+        httpcore imports trio when it is installed, and trio cannot be imported once gevent has
+        removed `select.epoll`: the first job would fail with AttributeError. Importing it first
+        is the only difference from `celery -A multillm.workers worker -P gevent`."""
+        name, old = next(iter(self.system.workers.items()))
+        stop([old])
+        self.system.processes.remove(old)
+        del self.system.workers[name]
+        args = [sys.executable, "-c", GEVENT_PREIMPORT, "-A", "multillm.workers", "worker", "-Q", keys.queue("openai"),
+                "-P", "gevent", "-c", str(self.concurrency), "-n", f"{name}-gevent@%h", "-l", "warning",
+                "--without-gossip", "--without-mingle"]
+        worker = spawn(args, env=self.system.worker_env())
+        self.system.processes.append(worker)
+        self.system.workers[f"{name}-gevent"] = worker
+        self.system.wait_for_workers([f"{name}-gevent"])
 
     def sim_stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.system.simulator_url}/_simulator/stats", timeout=5).json())
@@ -186,40 +210,133 @@ async def _direct_jobs(base: str, jobs: int, concurrency: int, max_tokens: int) 
         return time.perf_counter() - start
 
 
-def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int = 16) -> dict[str, float]:
-    """Jobs per second for short streamed jobs at saturation, queued vs a direct asyncio client."""
-    with Bench(concurrency=concurrency, sim_args=["--ttft-ms", "0", "--tokens-per-second", "0"]) as b:
-        asyncio.run(_direct_jobs(b.base, 200, concurrency, max_tokens))  # warm-up
-        direct_s = asyncio.run(_direct_jobs(b.base, jobs, concurrency, max_tokens))
-        wait_all(b, [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=max_tokens).job_id
-                     for _ in range(200)], 120)
-        start = time.perf_counter()
-        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=max_tokens).job_id for _ in range(jobs)]
-        ok = wait_all(b, ids, 600)
-        queued_s = time.perf_counter() - start
-    return {"jobs": jobs, "concurrency": concurrency, "queued_jobs_s": jobs / queued_s,
-            "direct_jobs_s": jobs / direct_s, "ratio": direct_s / queued_s, "succeeded": ok}
+def _multillm_jobs(b: Bench, jobs: int, max_tokens: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=max_tokens).job_id for _ in range(jobs)]
+    ok = wait_all(b, ids, 600)
+    return time.perf_counter() - start, ok
 
 
-def bench_capacity(streams: int = 1000, pool: str = "threads") -> dict[str, float]:
-    """Concurrent in-flight streams one worker process holds, and its memory."""
+def _plain_ok(texts: list[str], max_tokens: int) -> int:
+    return sum(1 for t in texts if len(t.split()) == max_tokens)
+
+
+def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int = 16, rounds: int = 3) -> dict[str, Any]:
+    """Jobs per second for short streamed jobs at saturation: multillm, a direct asyncio client,
+    LiteLLM's Router and a plain Celery task, each `rounds` times in turn on one simulator."""
+    from .bench_peers import PlainCelery, import_litellm, litellm_jobs, start_plain_worker
+
+    import_litellm()  # fail before starting anything when the peer is missing
+    sim = ["--ttft-ms", "0", "--tokens-per-second", "0"]
+    seconds: dict[str, list[float]] = {"multillm": [], "direct": [], "litellm": [], "celery": []}
+    ok: dict[str, int] = dict.fromkeys(seconds, 0)
+    with Bench(concurrency=concurrency, sim_args=sim) as b:
+        plain = PlainCelery(b.system.redis_url)
+        worker = start_plain_worker(b.system.worker_env(), concurrency)
+        b.system.processes.append(worker)  # stopped with the system
+        try:
+            plain.wait_ready(worker)
+            runs = {
+                "direct": lambda n: (asyncio.run(_direct_jobs(b.base, n, concurrency, max_tokens)), n),
+                "litellm": lambda n: _litellm_ok(asyncio.run(litellm_jobs(b.base, n, concurrency, PROMPT, MODEL,
+                                                                          max_tokens)), n),
+                "celery": lambda n: _celery_ok(plain.run(n, PROMPT, MODEL, max_tokens), max_tokens),
+                "multillm": lambda n: _multillm_jobs(b, n, max_tokens),
+            }
+            for run in runs.values():
+                run(200)  # warm connections and code paths
+            for _ in range(rounds):
+                for name, run in runs.items():
+                    took, succeeded = run(jobs)
+                    seconds[name].append(took)
+                    ok[name] += succeeded
+        finally:
+            plain.close()
+    rates = {name: jobs / statistics.median(took) for name, took in seconds.items()}
+    figures: dict[str, Any] = {"jobs": jobs, "concurrency": concurrency, "max_tokens": max_tokens, "rounds": rounds}
+    for name in seconds:
+        figures[f"{name}_jobs_s"] = rates[name]
+        figures[f"{name}_ratio"] = rates[name] / rates["direct"]
+        figures[f"{name}_succeeded"] = ok[name]
+        figures[f"{name}_rounds_jobs_s"] = [jobs / s for s in seconds[name]]
+    figures["queued_jobs_s"], figures["ratio"] = rates["multillm"], figures["multillm_ratio"]  # earlier names
+    return figures
+
+
+def _litellm_ok(outcome: tuple[float, int], jobs: int) -> tuple[float, int]:
+    took, failed = outcome
+    return took, jobs - failed
+
+
+def _celery_ok(outcome: tuple[float, list[str]], max_tokens: int) -> tuple[float, int]:
+    took, texts = outcome
+    return took, _plain_ok(texts, max_tokens)
+
+
+POOLS = ("threads", "prefork", "gevent")
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional memory of a process and its children, in MiB: pages a forked child shares with
+    its parent count once, split between them (RSS would count them in every child)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return total / 1024
+
+
+def _require_pool(pool: str) -> None:
+    if pool not in POOLS:
+        raise ConfigurationError(f"--pool: {pool!r} is not one of {', '.join(POOLS)} or all")
+    if pool == "gevent":
+        try:
+            import gevent  # noqa: F401
+        except ImportError:
+            raise ConfigurationError("the gevent pool needs gevent: pip install -e '.[bench]'") from None
+
+
+def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children: int = 64) -> dict[str, Any]:
+    """Concurrent in-flight streams one worker (process tree) holds, and its memory.
+
+    Threads and gevent: one process with `streams` slots. Prefork: a child process per stream, so
+    `prefork_children` slots (a thousand processes do not fit)."""
+    _require_pool(pool)
+    slots = min(streams, prefork_children) if pool == "prefork" else streams
     # Streams of 40 s, so that all of them are open at once however long the worker takes to start them.
     sim = ["--ttft-ms", "0", "--tokens-per-second", "2"]
-    with Bench(concurrency=streams, sim_args=sim, pool=pool) as b:
-        idle_rss = rss_mib(b.worker_pid())
-        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=80).job_id for _ in range(streams)]
-        peak_rss, peak_streams = idle_rss, 0
+    with Bench(concurrency=slots, sim_args=sim, pool=pool) as b:
+        pid = b.worker_pid()
+        idle_rss, idle_pss = rss_mib(pid), pss_mib(pid)
+        processes = 1 + len(_children(pid))
+        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=80).job_id for _ in range(slots)]
+        peak_rss, peak_pss, peak_streams, ok = idle_rss, idle_pss, 0, 0
         done = threading.Event()
-        waiter = threading.Thread(target=lambda: (wait_all(b, ids, 600), done.set()), daemon=True)
-        waiter.start()
+
+        def wait() -> None:
+            nonlocal ok
+            ok = wait_all(b, ids, 600)
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
         while not done.wait(0.5):
-            peak_rss = max(peak_rss, rss_mib(b.worker_pid()))
+            peak_rss, peak_pss = max(peak_rss, rss_mib(pid)), max(peak_pss, pss_mib(pid))
             peak_streams = max(peak_streams, int(b.sim_stats().get("concurrent_streams", 0)))
-        stats = b.sim_stats()
-        peak_streams = max(peak_streams, int(stats.get("peak_concurrent_streams", 0)))
-    return {"streams": streams, "pool": pool, "peak_concurrent_streams": peak_streams,
-            "idle_rss_mib": idle_rss, "peak_rss_mib": peak_rss,
-            "kib_per_stream": (peak_rss - idle_rss) * 1024 / max(1, peak_streams)}
+        peak_streams = max(peak_streams, int(b.sim_stats().get("peak_concurrent_streams", 0)))
+    return {"pool": pool, "slots": slots, "processes": processes, "succeeded": ok,
+            "peak_concurrent_streams": peak_streams, "idle_rss_mib": idle_rss, "peak_rss_mib": peak_rss,
+            "idle_pss_mib": idle_pss, "peak_pss_mib": peak_pss,
+            "kib_per_stream": (peak_pss - idle_pss) * 1024 / max(1, peak_streams),
+            "kib_per_stream_total": peak_pss * 1024 / max(1, peak_streams)}
+
+
+def bench_capacity_pools(pools: list[str], streams: int = 1000, prefork_children: int = 64) -> list[dict[str, Any]]:
+    for pool in pools:
+        _require_pool(pool)
+    return [bench_capacity(streams, pool, prefork_children) for pool in pools]
 
 
 def median_of(runs: list[dict[str, float]], key: str) -> float:
