@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..providers.base import ModelInfo, ProviderSpec
+from .json_mode import gemini_json
 from .plan import Ask, Plan, ToolSpec
 from .quota import QuotaDecision
 from .sse import SLOT, Template, data_event
@@ -48,6 +49,7 @@ class GeminiFormat(WireFormat):
         users = [t for c, t in zip(contents, texts, strict=True) if c.get("role", "user") == "user" and t]
         system = _text((body.get("systemInstruction") or {}).get("parts"))
         calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        json_output, json_schema = gemini_json(body)
         return Ask(
             model=model or "",
             prompt=users[-1] if users else "",
@@ -58,6 +60,8 @@ class GeminiFormat(WireFormat):
                    for t in body.get("tools") or [] for f in t.get("functionDeclarations") or []],
             tool_choice=_tool_choice(calling),
             after_tool=bool(contents) and any("functionResponse" in p for p in contents[-1].get("parts") or []),
+            json_output=json_output,
+            json_schema=json_schema,
         )
 
     def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..providers.base import ProviderSpec
+from .json_mode import openai_json, schema_problem
 from .openai_errors import error_reply, rate_headers
 from .openai_models import list_models
 from .plan import Ask, Plan, ToolSpec
@@ -39,6 +40,7 @@ class OpenAIFormat(WireFormat):
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         users = [m for m in messages if m.get("role") == "user"]
         tools = [t.get("function") or {} for t in body.get("tools") or [] if isinstance(t, dict)]
+        json_output, json_schema = openai_json(body)
         return Ask(
             model=str(body.get("model") or ""),
             prompt=_text(users[-1].get("content")) if users else "",
@@ -51,6 +53,8 @@ class OpenAIFormat(WireFormat):
             stream=bool(body.get("stream")),
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")
                                or (body.get("usage") or {}).get("include")),  # OpenRouter's own switch
+            json_output=json_output,
+            json_schema=json_schema,
         )
 
     def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -66,7 +70,7 @@ class OpenAIFormat(WireFormat):
         if (ask.max_tokens or 0) > info.max_output_tokens:
             return "invalid", (f"max_tokens is too large: {ask.max_tokens}. This model supports at most "
                                f"{info.max_output_tokens} completion tokens, whereas you provided {ask.max_tokens}.")
-        return None
+        return _format_refusal(body) if ask.json_output else None
 
     def error(self, provider: str, kind: str, message: str, retry_after_s: float | None = None) -> ErrorReply:
         return error_reply(provider, kind, message)
@@ -136,6 +140,22 @@ class OpenAIFormat(WireFormat):
 
     def models(self, spec: ProviderSpec, query: Mapping[str, str]) -> Any:
         return list_models(spec)
+
+
+def _format_refusal(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """OpenAI's checks of `response_format` (platform.openai.com/docs/guides/structured-outputs)."""
+    fmt = body["response_format"]
+    if fmt.get("type") == "json_object":
+        said = " ".join(_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict))
+        if "json" not in said.lower():
+            return "invalid", ("'messages' must contain the word 'json' in some form, to use 'response_format' "
+                               "of type 'json_object'.")
+        return None
+    spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), Mapping) else {}
+    if not spec.get("name") or not isinstance(spec.get("schema"), Mapping):
+        return "invalid", "Missing required parameter: 'response_format.json_schema.name' or '.schema'."
+    problem = schema_problem(spec["schema"]) if spec.get("strict") else None
+    return ("invalid", f"Invalid schema for response_format '{spec['name']}': {problem}") if problem else None
 
 
 def _text(content: Any) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import SimulatorConfig
+from .json_mode import json_answer
 from .text import answer_words, as_chunks, count_tokens, json_fragments, reasoning_chunks
 
 TOOL_WORD = "weather"  # a user message naming it makes the model call a tool
@@ -36,6 +37,8 @@ class Ask:
     after_tool: bool = False  # the last message is a tool result: answer in words
     stream: bool = False
     include_usage: bool = True
+    json_output: bool = False  # the request asks for JSON (json_mode.py says which fields do)
+    json_schema: dict[str, Any] | None = None  # the shape it must have; None: any JSON object
 
 
 @dataclass
@@ -114,6 +117,8 @@ def make_plan(config: SimulatorConfig, provider: str, ask: Ask, fault: str | Non
     elif tool is not None:
         plan.finish, plan.tool_name = "tool_calls", tool.name
         plan.tool_arguments = json.dumps(tool_arguments(tool.parameters))
+    elif ask.json_output:  # a whole document however long, unless max_tokens cuts it
+        plan.chunks, plan.finish = json_answer(ask.prompt, ask.json_schema, ask.max_tokens)
     else:
         limit = ask.max_tokens or config.default_max_tokens
         plan.chunks = as_chunks(answer_words(ask.prompt, min(limit, config.default_max_tokens)))
