@@ -72,7 +72,11 @@ def set_circuit(provider: str, is_open: bool) -> None:
 
 
 class QueueCollector(Collector):
-    """Depth of each provider's Celery queue and the age of its oldest job, read at scrape time."""
+    """Depth of each provider's Celery queue, the age of its oldest job and the live workers consuming
+    it, read at scrape time. Workers are counted from their presence keys, which each worker's reaper
+    thread refreshes with an expiry: a worker that died or lost Redis stops counting within seconds,
+    whether or not anything scrapes that worker.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -80,12 +84,29 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("multillm_queue_depth", "Messages waiting in the queue", labels=["queue"])
         age = GaugeMetricFamily("multillm_oldest_job_age_seconds", "Age of the oldest waiting job", labels=["queue"])
+        workers = GaugeMetricFamily("multillm_workers", "Live workers consuming the queue", labels=["queue"])
+        live = self._live_workers()
         for provider in SPECS:
             queue = keys.queue(provider)
             depth.add_metric([queue], self.redis.llen(queue))
             age.add_metric([queue], self._oldest_age(queue))
+            workers.add_metric([queue], live.get(queue, 0))
         yield depth
         yield age
+        yield workers
+
+    def _live_workers(self) -> dict[str, int]:
+        """Queue -> workers whose presence key (`multillm:worker:<hostname>`, {"queues": [...]}) is alive."""
+        names = list(self.redis.scan_iter(match=keys.worker("*"), count=500))
+        counts: dict[str, int] = {}
+        for raw in self.redis.mget(names) if names else []:
+            try:
+                queues = set(json.loads(raw)["queues"])
+            except (TypeError, ValueError, KeyError):
+                continue  # expired between SCAN and MGET, or not ours
+            for queue in queues:
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts
 
     def _oldest_age(self, queue: str) -> float:
         raw = self.redis.lindex(queue, -1)  # Celery's Redis transport pushes left, pops right
@@ -113,4 +134,4 @@ def metric_names() -> set[str]:
     """Every metric family this module exports (for checking dashboards and alert rules)."""
     names = {m._name for m in (JOBS, ERRORS, LATENCY, TTFT, TOKENS, COST, RETRIES, FALLBACKS, RATE_LIMITED,
                                QUOTA_WAIT, CIRCUIT_OPEN)}
-    return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds"}
+    return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds", "multillm_workers"}

@@ -1,0 +1,403 @@
+"""The deployment files, checked offline: the compose file and the Kubernetes manifests validate
+against their schemas, every command and environment variable in them is one multillm, Celery or
+Flower really has, and the dashboard and alert rules use only metrics the workers export."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import jsonschema
+import kubernetes_validate
+import promql_parser
+import pytest
+import typer
+import yaml
+from celery.app.utils import find_app
+from celery.bin.base import CLIContext
+from celery.bin.celery import celery as celery_cli
+from flower.options import options as flower_options
+from prometheus_client import REGISTRY
+from typer.testing import CliRunner
+
+from multillm.common import keys, metrics
+from multillm.common.providers import SPECS
+from multillm.common.settings import GLOBAL_VARS, RATE_LIMIT_VARS, env_names
+from multillm.producers.cli.main import app as cli_app
+from multillm.workers.reaper import Reaper
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+KEDA = json.loads((Path(__file__).parent / "keda_schemas.json").read_text())
+# Read outside common/settings.py, by the module named (checked below).
+READ_ELSEWHERE = {"MULTILLM_METRICS_ADDR": metrics}
+INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+K8S_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
+
+
+def multillm_env_names() -> set[str]:
+    names = set(GLOBAL_VARS) | set(RATE_LIMIT_VARS) | set(READ_ELSEWHERE)
+    for provider in SPECS:
+        names |= set(env_names(provider))
+    return names
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?error}; a required variable must be in `env`."""
+    def value(m: re.Match[str]) -> str:
+        if m["name"] in env:
+            return env[m["name"]]
+        assert "?" not in (m["op"] or ""), f"{m['name']} is required"
+        return m["arg"] or ""
+    return INTERPOLATION.sub(value, text)
+
+
+def check_command(entrypoint: list[str] | None, args: list[str]) -> None:
+    """Parse `args` as the program would; an unknown command or option raises."""
+    if entrypoint in (None, ["multillm"]):
+        group = typer.main.get_command(cli_app)
+        name, *rest = args
+        assert name in group.commands, f"no `multillm {name}`"
+        group.commands[name].make_context(name, rest)
+        return
+    assert entrypoint == ["celery"] and args[:2] == ["-A", "multillm.workers"], (entrypoint, args)
+    name, rest = args[2], args[3:]
+    parent = celery_cli.make_context("celery", args[:2])
+    parent.obj = CLIContext(app=find_app(parent.params["app"]), no_color=True, workdir=None, quiet=True)
+    assert name in celery_cli.commands, f"no `celery {name}`"
+    if name == "flower":  # Flower hands its options to tornado
+        for token in rest:
+            assert token.startswith("--") and token[2:].split("=")[0] in flower_options, token
+        return
+    celery_cli.commands[name].make_context(name, rest, parent=parent)
+
+
+def test_the_command_check_refuses_what_does_not_exist():
+    with pytest.raises(Exception, match="No such option"):
+        check_command(None, ["worker", "--providers", "openai"])
+    with pytest.raises(Exception, match="No such option"):
+        check_command(["celery"], ["-A", "multillm.workers", "beat", "--log-level=info"])
+    with pytest.raises(AssertionError):
+        check_command(["celery"], ["-A", "multillm.workers", "flower", "--basic_auth_file=x"])
+    with pytest.raises(AssertionError):
+        check_command(None, ["workers", "--provider", "openai"])
+
+
+def test_settings_read_elsewhere_are_really_read_there():
+    import inspect
+
+    for name, module in READ_ELSEWHERE.items():
+        assert f'"{name}"' in inspect.getsource(module)
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def our_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if str(s.get("image", "")).startswith("multillm:")}
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_compose_file_validates_against_the_compose_spec(tmp_path):
+    done = check_jsonschema(COMPOSE_FILE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "docker-compose.yml"  # the same check refuses a misspelt key
+    broken.write_text(COMPOSE_FILE.read_text().replace("stop_grace_period:", "stop_grace_periode:"))
+    assert check_jsonschema(broken).returncode != 0
+
+
+def test_one_worker_service_per_provider_queue_with_its_concurrency_and_metrics(compose):
+    services = compose["services"]
+    scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in scraped["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    for provider, spec in SPECS.items():
+        worker = services[f"worker-{provider}"]
+        assert worker["command"] == ["worker", "--provider", provider]
+        concurrency = f"{spec.env_prefix}_CONCURRENCY"
+        assert worker["environment"][concurrency].startswith(f"${{{concurrency}:-")
+        port = worker["environment"]["MULTILLM_METRICS_PORT"]
+        assert f"worker-{provider}:{port}" in targets
+    workers = [s for s in services.values() if s.get("command", [None])[0] == "worker"]
+    assert len(workers) == len(SPECS)
+
+
+def test_exactly_one_beat_and_redis_persists(compose):
+    services = compose["services"]
+    beats = [s for s in services.values() if "beat" in (s.get("command") or [])]
+    assert len(beats) == 1 and "deploy" not in beats[0] and "scale" not in beats[0]
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_flower_needs_basic_auth_and_the_simulator_is_a_profile(compose):
+    flower = compose["services"]["flower"]
+    auth = flower["environment"]["FLOWER_BASIC_AUTH"]
+    assert auth.startswith("${FLOWER_BASIC_AUTH:?")  # compose refuses to start Flower without it
+    with pytest.raises(AssertionError, match="required"):
+        interpolate(auth, {})
+    assert compose["services"]["simulator"]["profiles"] == ["simulator"]
+    assert all(p.startswith("127.0.0.1:") for s in compose["services"].values() for p in s.get("ports", []))
+
+
+def test_the_simulator_env_file_points_every_provider_at_the_simulator_service(compose):
+    command = compose["services"]["simulator"]["command"]
+    port = command[command.index("--port") + 1]
+    printed = CliRunner().invoke(cli_app, ["simulate", "--host", "simulator", "--port", port, "--print-env"])
+    assert printed.exit_code == 0, printed.output
+    expected = [line.removeprefix("export ") for line in printed.output.splitlines()]
+    lines = [line for line in (DEPLOY / "simulator.env").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines == expected
+
+
+def test_every_compose_command_and_variable_is_real(compose):
+    known = multillm_env_names()
+    env = {"FLOWER_BASIC_AUTH": "user:password"}
+    for name, service in our_services(compose).items():
+        args = [interpolate(a, env) for a in service.get("command", [])]
+        check_command(service.get("entrypoint"), args)
+        for var, value in (service.get("environment") or {}).items():
+            flower_option = var.startswith("FLOWER_") and var.removeprefix("FLOWER_").lower() in flower_options
+            assert var in known or (name == "flower" and flower_option), f"{name}: {var}"
+            for m in INTERPOLATION.finditer(str(value)):
+                assert m["name"] == var, f"{name}: {var} takes ${{{m['name']}}}"
+    for env_file in ("simulator.env", "multillm.env.example"):
+        for line in (DEPLOY / env_file).read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                assert line.split("=", 1)[0] in known, f"{env_file}: {line}"
+
+
+def test_secrets_reach_the_workers_from_an_env_file_only(compose):
+    secrets = {spec.api_key_env for spec in SPECS.values()} | {"ENCRYPTION_MASTER_KEY"}
+    for name, service in compose["services"].items():
+        assert not secrets & set(service.get("environment") or {}), name
+        if name.startswith("worker-"):
+            assert interpolate(service["env_file"], {}) == "deploy/multillm.env"
+        else:
+            assert "env_file" not in service, name  # keys go to workers, nowhere else
+    assert "multillm.env" in (DEPLOY / ".gitignore").read_text().split()
+
+
+def test_the_mounted_files_exist(compose):
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), volume
+
+
+def test_the_dockerfile_runs_multillm_as_a_non_root_user_and_bakes_no_secret():
+    lines = [line.strip() for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "FROM python:3.11-slim"
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    assert json.loads(next(line for line in lines if line.startswith("ENTRYPOINT")).removeprefix("ENTRYPOINT")) \
+        == ["multillm"]
+    copied = [part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]]
+    assert copied and not [c for c in copied if "env" in c or c in (".", "deploy")]
+    assert not [line for line in lines if line.startswith(("ENV ", "ARG ")) and re.search(r"KEY|TOKEN|SECRET|PASS", line)]
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return docs
+
+
+def of_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def test_the_kustomization_lists_every_manifest():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_manifests_validate_strictly(manifests, version):
+    builtin = [m for m in manifests if not m["apiVersion"].startswith("keda.sh/")]
+    assert {m["kind"] for m in builtin} >= {"Deployment", "PodDisruptionBudget", "StatefulSet", "Service", "ConfigMap"}
+    for manifest in builtin:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_keda_objects_validate_against_the_documented_fields(manifests):
+    keda = [m for m in manifests if m["apiVersion"].startswith("keda.sh/")]
+    assert {m["kind"] for m in keda} == {"ScaledObject", "TriggerAuthentication"}
+    for manifest in keda:
+        jsonschema.validate(manifest, {"$ref": f"#/$defs/{manifest['kind']}", **KEDA})
+    bad = json.loads(json.dumps(next(m for m in keda if m["kind"] == "ScaledObject")))
+    bad["spec"]["triggers"][0]["metadata"]["listLength"] = 64  # KEDA's metadata values are strings
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, {"$ref": "#/$defs/ScaledObject", **KEDA})
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def env_value(c: dict[str, Any], name: str) -> str:
+    return next(e["value"] for e in c.get("env", []) if e["name"] == name)
+
+
+def test_a_deployment_per_provider_queue_scaled_by_keda_on_its_redis_list(manifests):
+    deployments, scaled = of_kind(manifests, "Deployment"), of_kind(manifests, "ScaledObject")
+    auths = of_kind(manifests, "TriggerAuthentication")
+    shapes = set()
+    for provider, spec in SPECS.items():
+        worker = deployments[f"worker-{provider}"]
+        c = container(worker)
+        assert c["args"] == ["worker", "--provider", provider]
+        concurrency = env_value(c, f"{spec.env_prefix}_CONCURRENCY")
+        (trigger,) = scaled[f"worker-{provider}"]["spec"]["triggers"]
+        assert scaled[f"worker-{provider}"]["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+        assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == keys.queue(provider)
+        assert trigger["metadata"]["listLength"] == concurrency  # one worker's worth of waiting jobs per pod
+        assert scaled[f"worker-{provider}"]["spec"]["minReplicaCount"] >= 1  # a queue never without a consumer
+        assert trigger["authenticationRef"]["name"] in auths
+        text = yaml.safe_dump(worker).replace(provider, "P").replace(spec.env_prefix, "PREFIX")
+        shapes.add(text)
+    assert len(shapes) == 1, "the worker Deployments differ by more than their provider"
+    for auth in auths.values():
+        assert {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]} <= {"username", "password"}
+
+
+def test_exactly_one_beat_and_budgets_that_let_a_node_drain(manifests):
+    deployments = of_kind(manifests, "Deployment")
+    beats = [d for d in deployments.values() if "beat" in (container(d).get("args") or [])]
+    assert len(beats) == 1
+    (beat,) = beats
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    targets = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(manifests, "ScaledObject").values()}
+    assert beat["metadata"]["name"] not in targets
+    budgets = list(of_kind(manifests, "PodDisruptionBudget").values())
+    for provider in SPECS:
+        pod_labels = deployments[f"worker-{provider}"]["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(covering) == 1, provider
+        assert "minAvailable" not in covering[0]["spec"] and covering[0]["spec"]["maxUnavailable"]
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) in args; only the variables the container declares in `env` count here."""
+    return re.sub(r"\$\((\w+)\)", lambda m: env[m[1]], text)
+
+
+def test_every_kubernetes_command_and_variable_is_real(manifests):
+    known = multillm_env_names()
+    config = {k: v for m in of_kind(manifests, "ConfigMap").values() for k, v in m["data"].items()}
+    assert set(config) <= known
+    for deployment in of_kind(manifests, "Deployment").values():
+        c = container(deployment)
+        if not c["image"].startswith("multillm:"):
+            continue
+        env = {e["name"]: e.get("value") or config.get(e.get("valueFrom", {}).get("configMapKeyRef", {}).get("key"), "x")
+               for e in c.get("env", [])}
+        args = [expand(a, env) for a in c.get("args", [])]
+        check_command(c.get("command"), args)
+        for name in env:
+            flower_option = name.startswith("FLOWER_") and name.removeprefix("FLOWER_").lower() in flower_options
+            assert name in known or (c["name"] == "flower" and flower_option), name
+
+
+# --- metrics, alerts, dashboard -----------------------------------------------------------------
+
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def exported_series() -> set[str]:
+    """The sample names a worker's /metrics serves, from the families' own types."""
+    families = [*REGISTRY.collect(), *metrics.QueueCollector(fakeredis.FakeRedis()).collect()]
+    ours = {f.name: f.type for f in families if f.name in metrics.metric_names()}
+    assert set(ours) == metrics.metric_names()
+    return {name + suffix for name, kind in ours.items() for suffix in SUFFIXES[kind]}
+
+
+def metric_names_in(expr: str) -> set[str]:
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+def test_alert_rules_cover_the_failure_modes_and_use_exported_metrics():
+    exported = exported_series()
+    rules = [r for g in yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"] for r in g["rules"]]
+    used: dict[str, set[str]] = {}
+    for rule in rules:
+        assert {"alert", "expr", "for", "labels", "annotations"} <= set(rule) and rule["labels"]["severity"]
+        assert rule["annotations"]["summary"]
+        used[rule["alert"]] = metric_names_in(rule["expr"])
+        assert used[rule["alert"]] and used[rule["alert"]] <= exported, rule["alert"]
+    needed = {"multillm_jobs_total", "multillm_rate_limited_total", "multillm_oldest_job_age_seconds",
+              "multillm_circuit_open", "multillm_workers"}
+    assert needed <= set().union(*used.values())
+
+
+def test_the_dashboard_uses_exported_metrics_and_the_provisioned_datasource():
+    exported = exported_series()
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "multillm.json").read_text())
+    sources = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    uids = {s["uid"] for s in sources["datasources"]}
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    seen: set[str] = set()
+    for panel in panels:
+        assert panel["datasource"]["uid"] in uids and panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "5m").replace("$provider", ".+")
+            names = metric_names_in(expr)
+            assert names and names <= exported, (panel["title"], names - exported)
+            seen |= names
+    for variable in dashboard["templating"]["list"]:
+        assert re.fullmatch(r"label_values\((\w+), \w+\)", variable["query"]["query"])[1] in exported
+    assert {"multillm_workers", "multillm_queue_depth", "multillm_job_latency_seconds_bucket"} <= seen
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "multillm.yml").read_text())
+    mounted = [v for v in yaml.safe_load(COMPOSE_FILE.read_text())["services"]["grafana"]["volumes"] if "dashboards" in v]
+    assert mounted[0].split(":")[1] == provider["providers"][0]["options"]["path"]
+
+
+def test_the_workers_gauge_counts_live_presence_keys_per_queue():
+    r = fakeredis.FakeRedis()
+    # Written exactly as the workers' reaper threads write them.
+    for hostname, queues in [("openai@a", ["multillm.openai", "multillm.health"]),
+                             ("openai@b", ["multillm.openai", "multillm.health"]),
+                             ("mixed@c", ["multillm.openai", "multillm.google"])]:
+        r.set(keys.worker(hostname), Reaper(1.0, hostname, queues).presence, ex=30)
+    r.set(keys.worker("gone@d"), Reaper(1.0, "gone@d", ["multillm.grok"]).presence, px=1)  # a worker that died
+    r.set(keys.worker("garbled@e"), b"not json")
+    deadline = time.monotonic() + 5
+    while r.exists(keys.worker("gone@d")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    (workers,) = [f for f in metrics.QueueCollector(r).collect() if f.name == "multillm_workers"]
+    counts = {s.labels["queue"]: s.value for s in workers.samples}
+    assert set(counts) == {keys.queue(p) for p in SPECS}  # every queue, zero included, so the alert can fire
+    assert counts["multillm.openai"] == 3 and counts["multillm.google"] == 1
+    assert counts["multillm.grok"] == 0 and counts["multillm.anthropic"] == 0
