@@ -289,7 +289,7 @@ def pss_mib(pid: int) -> float:
     return total / 1024
 
 
-def _require_pool(pool: str) -> None:
+def require_pool(pool: str) -> None:
     if pool not in POOLS:
         raise ConfigurationError(f"--pool: {pool!r} is not one of {', '.join(POOLS)} or all")
     if pool == "gevent":
@@ -304,7 +304,7 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
 
     Threads and gevent: one process with `streams` slots. Prefork: a child process per stream, so
     `prefork_children` slots (a thousand processes do not fit)."""
-    _require_pool(pool)
+    require_pool(pool)
     slots = min(streams, prefork_children) if pool == "prefork" else streams
     # Streams of 40 s, so that all of them are open at once however long the worker takes to start them.
     sim = ["--ttft-ms", "0", "--tokens-per-second", "2"]
@@ -335,7 +335,7 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
 
 def bench_capacity_pools(pools: list[str], streams: int = 1000, prefork_children: int = 64) -> list[dict[str, Any]]:
     for pool in pools:
-        _require_pool(pool)
+        require_pool(pool)
     return [bench_capacity(streams, pool, prefork_children) for pool in pools]
 
 

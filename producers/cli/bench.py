@@ -9,42 +9,68 @@ from typing import Annotated
 import typer
 
 from ...common.errors import ConfigurationError
-from ..bench import bench_capacity, bench_overhead, bench_throughput, machine
+from ..bench import POOLS, bench_capacity_pools, bench_overhead, bench_throughput, machine, require_pool
 from ..bench_batch import bench_batch
+from ..bench_fanout import bench_fanout
+from ..bench_peers import import_litellm
 from ..bench_quota import bench_quota
 from ..bench_quota_wait import bench_quota_wait
+from ..bench_tables import TABLES
 from .errors import one_line_errors
 
 
 @one_line_errors
 def bench(
-    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, batch or all")] = "all",
+    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, batch, fanout or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
-    jobs: Annotated[int, typer.Option(help="Jobs for the throughput run")] = 2000,
+    jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
+    rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
     streams: Annotated[int, typer.Option(help="Concurrent streams for the capacity run")] = 1000,
-    pool: Annotated[str, typer.Option(help="Worker pool for the capacity run")] = "threads",
+    pool: Annotated[str, typer.Option(help="Worker pool for the capacity run: threads, prefork, gevent or all")] = "all",
+    prefork_children: Annotated[int, typer.Option(help="Child processes of the prefork capacity run")] = 64,
+    rate: Annotated[float, typer.Option(help="Chunks per second for the fan-out run")] = 10_000,
+    fanout_jobs: Annotated[int, typer.Option(help="Jobs the fan-out chunks are spread over")] = 100,
+    seconds: Annotated[float, typer.Option(help="Seconds of publishing per fan-out run")] = 10,
+    publishers: Annotated[int, typer.Option(help="Publisher processes of the fan-out run")] = 4,
+    consumers: Annotated[int, typer.Option(help="Consumer processes of the fan-out run")] = 2,
+    markdown: Annotated[bool, typer.Option(help="Also print each figure as a BENCHMARKS.md table")] = False,
     lines: Annotated[int, typer.Option(help="Lines for the batch run")] = 10_000,
 ) -> None:
     """Measure the queue path against a direct client on the same simulator, in one run.
 
-    Example: multillm bench all --out bench.jsonl
+    Example: multillm bench throughput --markdown   (peers need: pip install -e '.[bench]')
     """
+    pools = list(POOLS) if pool == "all" else [pool]
     runs = {
         "overhead": lambda: bench_overhead(),
-        "throughput": lambda: bench_throughput(jobs=jobs),
-        "capacity": lambda: bench_capacity(streams=streams, pool=pool),
+        "throughput": lambda: bench_throughput(jobs=jobs, rounds=rounds),
+        "capacity": lambda: {"rows": bench_capacity_pools(pools, streams=streams, prefork_children=prefork_children)},
         "quota": lambda: {"rows": bench_quota()},
         "quota-wait": lambda: {"rows": bench_quota_wait()},
         "batch": lambda: bench_batch(lines=lines),
+        "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
+                                       consumers=consumers, rounds=rounds),
     }
     if what not in runs and what != "all":
         raise ConfigurationError(f"WHAT: {what!r} is not one of {', '.join(runs)} or all")
     chosen = list(runs) if what == "all" else [what]
+    _check_peers(chosen, pools)  # before minutes of other runs
     typer.echo(f"machine: {machine()}")
     for name in chosen:
         figures = {"bench": name, **runs[name]()}
         line = json.dumps(figures, default=lambda v: round(v, 3) if isinstance(v, float) else v)
         typer.echo(line)
+        if markdown and name in TABLES:
+            typer.echo(TABLES[name](figures))
         if out:
             with out.open("a") as f:
                 f.write(line + "\n")
+
+
+def _check_peers(chosen: list[str], pools: list[str]) -> None:
+    """Fail at once, naming the install command, when a chosen run needs a peer that is missing."""
+    if "throughput" in chosen:
+        import_litellm()
+    if "capacity" in chosen:
+        for pool in pools:
+            require_pool(pool)

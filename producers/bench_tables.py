@@ -1,0 +1,51 @@
+"""BENCHMARKS.md tables from the figures `multillm bench` measured (`--markdown`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYSTEMS = {
+    "multillm": "multillm (submit → stored result, every chunk published and logged)",
+    "direct": "direct asyncio httpx client (the practical limit)",
+    "litellm": "LiteLLM Router, streaming `acompletion` (asyncio)",
+    "celery": "plain Celery task (httpx stream, text via the Redis result backend)",
+}
+
+
+def throughput_table(f: dict[str, Any]) -> str:
+    rows = ["| system | jobs/s (median of rounds) | each round | ratio to direct | succeeded |", "|---|---|---|---|---|"]
+    for name, label in SYSTEMS.items():
+        rounds = ", ".join(f"{r:.1f}" for r in f[f"{name}_rounds_jobs_s"])
+        rows.append(f"| {label} | {f[f'{name}_jobs_s']:.1f} | {rounds} | {f[f'{name}_ratio']:.2f} | "
+                    f"{f[f'{name}_succeeded']:,} of {f['jobs'] * f['rounds']:,} |")
+    return "\n".join(rows)
+
+
+def capacity_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| pool | slots | processes | concurrent streams reached | idle PSS | peak PSS | peak RSS "
+             "| per stream, added | per stream, all memory / streams |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['pool']} | {r['slots']:,} | {r['processes']} | {r['peak_concurrent_streams']:,} "
+                     f"| {r['idle_pss_mib']:.0f} MiB | {r['peak_pss_mib']:.0f} MiB | {r['peak_rss_mib']:.0f} MiB "
+                     f"| {_size(r['kib_per_stream'])} | {_size(r['kib_per_stream_total'])} |")
+    return "\n".join(lines)
+
+
+def fanout_table(f: dict[str, Any]) -> str:
+    labels = {"pubsub": "raw PUBLISH / SUBSCRIBE (the floor)",
+              "multillm": "multillm: publish script (seq, replay log, PUBLISH) → `JobHandle.stream()`"}
+    lines = ["| path | chunks | received | rate reached | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|---|---|"]
+    for mode, label in labels.items():
+        m = f[mode]
+        lines.append(f"| {label} | {m['published']:,} | {m['received']:,} | {m['achieved_rate']:,.0f}/s "
+                     f"| {m['p50_ms']:.2f} ms | {m['p90_ms']:.2f} ms | {m['p99_ms']:.2f} ms | {m['max_ms']:.1f} ms |")
+    lines.append(f"| **multillm / floor** | | | | **{f['p50_ratio']:.2f}x** | | **{f['p99_ratio']:.2f}x** | |")
+    return "\n".join(lines)
+
+
+def _size(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib:.0f} KiB"
+
+
+TABLES = {"throughput": throughput_table, "fanout": fanout_table,
+          "capacity": lambda figures: capacity_table(figures["rows"])}
