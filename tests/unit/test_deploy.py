@@ -5,6 +5,7 @@ Flower really has, and the dashboard and alert rules use only metrics the worker
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import httpx
 import jsonschema
 import kubernetes_validate
 import promql_parser
 import pytest
+import redis
 import typer
 import yaml
 from celery.app.utils import find_app
@@ -28,8 +31,10 @@ from typer.testing import CliRunner
 
 from multillm.common import keys, metrics
 from multillm.common.providers import SPECS
-from multillm.common.settings import GLOBAL_VARS, RATE_LIMIT_VARS, env_names
+from multillm.common.settings import GLOBAL_VARS, RATE_LIMIT_VARS, env_names, load_settings
 from multillm.producers.cli.main import app as cli_app
+from multillm.producers.client import MultiLLM
+from multillm.producers.embedded import free_port, python_module, spawn, start_redis, stop
 from multillm.workers.reaper import Reaper
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -401,3 +406,92 @@ def test_the_workers_gauge_counts_live_presence_keys_per_queue():
     assert set(counts) == {keys.queue(p) for p in SPECS}  # every queue, zero included, so the alert can fire
     assert counts["multillm.openai"] == 3 and counts["multillm.google"] == 1
     assert counts["multillm.grok"] == 0 and counts["multillm.anthropic"] == 0
+
+
+# --- the compose services' own commands, run as local processes -------------------------------------
+
+def service_env(service: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    """The service's environment as compose would give it, with this machine's addresses."""
+    env = {k: interpolate(str(v), overrides) for k, v in (service.get("environment") or {}).items()}
+    return {**env, **{k: v for k, v in overrides.items() if k in env}}
+
+
+def local_args(service: dict[str, Any], overrides: dict[str, str], ports: dict[str, int], tmp: Path) -> list[str]:
+    """The service's command with 127.0.0.1 for 0.0.0.0, free ports and a private /tmp."""
+    args = [interpolate(a, overrides).replace("0.0.0.0", "127.0.0.1").replace("/tmp/", f"{tmp}/")
+            for a in service["command"]]
+    for fixed, free in ports.items():
+        args = [a.replace(fixed, str(free)) for a in args]
+    return args
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except (httpx.HTTPError, redis.RedisError, OSError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def local_compose(compose, tmp_path) -> Any:
+    """Redis, then a starter for compose services as processes; everything stopped at the end."""
+    redis_process, url = start_redis()
+    ports = {"8900": free_port(), "9100": free_port(), "5555": free_port()}
+    overrides = {"REDIS_URL": url, "MULTILLM_METRICS_ADDR": "127.0.0.1", "MULTILLM_METRICS_PORT": str(ports["9100"]),
+                 "FLOWER_BASIC_AUTH": "ops:s3cret-pass", "MULTILLM_HEALTH_INTERVAL_S": "1"}
+    simulated = {k: v.replace("simulator:8900", f"127.0.0.1:{ports['8900']}") for k, v in
+                 (line.split("=", 1) for line in (DEPLOY / "simulator.env").read_text().splitlines()
+                  if line and not line.startswith("#"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "FLOWER_"))}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, log: Path | None = None) -> None:
+        service = compose["services"][name]
+        program = "celery" if service.get("entrypoint") == ["celery"] else "multillm.producers.cli.main"
+        env = {**base, **(simulated if name.startswith("worker-") else {}), **service_env(service, overrides),
+               "MULTILLM_HEALTH_INTERVAL_S": "1"}
+        processes.append(spawn(python_module(program, *local_args(service, overrides, ports, tmp_path)), env=env, log=log))
+
+    try:
+        yield url, ports, start
+    finally:
+        stop(processes)
+        stop([redis_process])
+
+
+@pytest.mark.integration
+def test_the_compose_services_run_and_answer_a_job(local_compose, manifests, tmp_path):
+    """The simulator, the openai worker, the beat and Flower started with the commands and environment
+    of docker-compose.yml (addresses and the health interval changed). A job waits in the Redis list
+    KEDA watches, then is answered; the worker logs JSON naming the job, /metrics counts the job and the
+    live worker, the beat's health run happens, Flower wants its password."""
+    url, ports, start = local_compose
+    start("simulator")
+    client = redis.Redis.from_url(url)
+    with MultiLLM(url, settings=load_settings({"REDIS_URL": url})) as producer:
+        handle = producer.submit("openai", "hello from compose", max_tokens=6)
+        (scaled,) = [m for m in manifests if m["kind"] == "ScaledObject" and m["metadata"]["name"] == "worker-openai"]
+        assert client.llen(scaled["spec"]["triggers"][0]["metadata"]["listName"]) == 1  # what KEDA scales on
+        log = tmp_path / "worker.log"
+        for name in ("worker-openai", "beat", "flower"):
+            start(name, log if name == "worker-openai" else None)
+        result = handle.result(timeout=60)
+    assert result.status == "succeeded" and result.text and client.llen(keys.queue("openai")) == 0
+    wait_for(lambda: int(client.get("multillm:health:runs") or 0) >= 1, 60, "the beat's health run")
+    client.close()
+
+    scraped = wait_for(lambda: httpx.get(f"http://127.0.0.1:{ports['9100']}/metrics", timeout=2).text, 30, "/metrics")
+    assert re.search(r'multillm_workers\{queue="multillm.openai"\} 1\.0', scraped)
+    assert re.search(r'multillm_jobs_total\{model="[^"]+",provider="openai",status="succeeded"\} 1\.0', scraped)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("job_id") == handle.job_id and line["provider"] == "openai" for line in lines)
+
+    flower = f"http://127.0.0.1:{ports['5555']}/"
+    assert wait_for(lambda: httpx.get(flower, timeout=2).status_code, 30, "Flower") == 401
+    assert httpx.get(flower, auth=("ops", "s3cret-pass"), timeout=5).status_code == 200
