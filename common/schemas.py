@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
+MAX_SCHEMA_CHARS = 64_000  # as for tool schemas (sanitize.py)
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "cancelled"]
 
 
@@ -109,6 +110,19 @@ class ChatOptions(Strict):
     tools: list[Tool] | None = None
     tool_choice: Literal["auto", "none", "required"] | str | None = None
     json_mode: bool = False
+    # A JSON Schema (type object) the answer must follow; implies JSON mode. OpenAI-compatible:
+    # `response_format` json_schema (strict, so objects closed and every property required); Gemini:
+    # `responseJsonSchema`; Anthropic: a forced tool whose input is the answer, returned as text.
+    response_schema: dict[str, Any] | None = None
+
+    @field_validator("response_schema")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and str(value.get("type", "")).lower() != "object":
+            raise ValueError("must be a JSON Schema of type object")
+        if value is not None and len(json.dumps(value)) > MAX_SCHEMA_CHARS:
+            raise ValueError(f"schema larger than {MAX_SCHEMA_CHARS:,} characters")
+        return value
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -4,7 +4,9 @@ Wire format: anthropic-sdk-python `types/message_create_params.py`, `types/stop_
 `_streaming.py`. Quirks handled here: the system prompt is a top-level field and `messages` hold only
 user/assistant turns; `max_tokens` is required; temperature is 0-1 (a larger value is refused here,
 not clamped, so the caller learns their setting means something else on this provider); there is no
-JSON mode flag, so `json_mode` is refused rather than approximated; tool results travel as
+JSON mode flag, so `json_mode` is refused rather than approximated, while `response_schema` becomes
+the documented substitute, a forced tool whose input schema is the shape (its input comes back as the
+answer's text, so callers see JSON text as from the other protocols); tool results travel as
 `tool_result` blocks inside a user turn; `message_delta.usage.output_tokens` is cumulative.
 
 Usage is normalised to OpenAI's meaning: `input_tokens` counts every prompt token, cached reads and
@@ -80,6 +82,7 @@ STATUS_ERRORS: dict[int, type[ProviderError]] = {
     529: ProviderUnavailable,  # overloaded (anthropic-sdk `_client.py`)
 }
 TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "any"}
+JSON_TOOL = "json_response"  # the forced tool that carries a `response_schema` answer
 
 
 def make_error(status: int, body: Any, headers: httpx.Headers) -> ProviderError:
@@ -129,7 +132,10 @@ class AnthropicProvider(LLMProvider):
         model = options.model or self.spec.default_model
         if options.json_mode:
             raise ConfigurationError("json_mode: the Anthropic Messages API has no JSON mode; ask for JSON in "
-                                     "the prompt or use a tool whose input_schema is the wanted shape")
+                                     "the prompt or give response_schema (sent as a forced tool)")
+        if options.response_schema and options.tools:
+            raise ConfigurationError("response_schema: on Anthropic it is sent as a forced tool, so it cannot be "
+                                     "combined with tools")
         if options.temperature is not None and options.temperature > MAX_TEMPERATURE:
             raise ConfigurationError(f"temperature: Anthropic accepts 0 to 1, got {options.temperature:g}")
         system = [options.system_prompt] if options.system_prompt else []
@@ -146,6 +152,9 @@ class AnthropicProvider(LLMProvider):
         if options.tool_choice:
             kind = TOOL_CHOICES.get(options.tool_choice)
             body["tool_choice"] = {"type": kind} if kind else {"type": "tool", "name": options.tool_choice}
+        if options.response_schema:
+            body["tools"] = [_tool(JSON_TOOL, "Give the answer as this tool's input.", options.response_schema)]
+            body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
         if stream:
             body["stream"] = True
         return body
@@ -177,10 +186,10 @@ class AnthropicProvider(LLMProvider):
         url = self.base_url + self.spec.chat_path
         with open_stream(self._client, call, make_error, "POST", url, json=body,
                          headers=self._headers_for(self._api_key)) as response:
-            yield from with_assembled_tool_calls(self._events(call, response))
+            yield from with_assembled_tool_calls(self._events(call, response, bool(options.response_schema)))
 
-    def _events(self, call: Call, response: httpx.Response) -> Iterator[StreamEvent]:
-        state = _StreamState(call)
+    def _events(self, call: Call, response: httpx.Response, json_answer: bool) -> Iterator[StreamEvent]:
+        state = _StreamState(call, json_answer)
         for sse in iter_sse(call, response):
             if sse.event == "ping":
                 continue
@@ -198,6 +207,11 @@ class AnthropicProvider(LLMProvider):
         text = "".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
         native = data.get("stop_reason")
         finish = STOP_REASONS.get(native or "end_turn", "stop")
+        if options.response_schema:  # the forced tool's input is the answer
+            answer = [b for b in blocks if b.get("type") == "tool_use" and b.get("name") == JSON_TOOL]
+            blocks = [b for b in blocks if b not in answer]
+            text = json.dumps(answer[0].get("input") or {}) if answer else text
+            finish = "stop" if native == "tool_use" else finish
         if finish == "content_filter" and not text:
             raise call.error(ContentFiltered, "the model refused to answer", provider_code=native)
         return ChatResult(
@@ -215,8 +229,10 @@ class AnthropicProvider(LLMProvider):
 class _StreamState:
     """One stream's progress: which content blocks are tool calls, usage so far, how it ended."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, json_answer: bool = False) -> None:
         self.call = call
+        self.json_answer = json_answer  # the JSON_TOOL block is the answer's text
+        self.json_blocks: set[int] = set()
         self.tool_blocks: set[int] = set()
         self.usage: Usage | None = None
         self.stop_reason: str | None = None
@@ -241,7 +257,9 @@ class _StreamState:
 
     def _block_start(self, index: int, block: dict[str, Any]) -> Iterator[StreamEvent]:
         self.call.got_content = True
-        if block.get("type") == "tool_use":
+        if block.get("type") == "tool_use" and self.json_answer and block.get("name") == JSON_TOOL:
+            self.json_blocks.add(index)
+        elif block.get("type") == "tool_use":
             self.tool_blocks.add(index)
             delta = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
             yield StreamEvent(type="tool_call_delta", tool_call_delta=delta)
@@ -253,6 +271,8 @@ class _StreamState:
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
             yield from self._text(str(delta["text"]))
+        elif kind == "input_json_delta" and index in self.json_blocks and delta.get("partial_json"):
+            yield from self._text(str(delta["partial_json"]))
         elif kind == "input_json_delta" and index in self.tool_blocks and delta.get("partial_json"):
             fragment = ToolCallDelta(index=index, arguments=str(delta["partial_json"]))
             yield StreamEvent(type="tool_call_delta", tool_call_delta=fragment)
@@ -271,6 +291,8 @@ class _StreamState:
         if self.usage is not None:
             yield StreamEvent(type="usage", usage=self.usage)
         reason = STOP_REASONS.get(self.stop_reason or "end_turn", "stop")
+        if self.json_blocks and self.stop_reason == "tool_use":
+            reason = "stop"  # the forced tool was the answer, not a call to make
         if reason == "content_filter" and not self.text_seen:
             raise self.call.error(ContentFiltered, "the model refused to answer", provider_code=self.stop_reason)
         yield StreamEvent(type="finish", finish_reason=reason, native_finish_reason=self.stop_reason)

@@ -177,8 +177,10 @@ class GeminiProvider(LLMProvider):
                             options.model or self.spec.default_model, name)
                 continue
             config[field] = value
-        if options.json_mode:
+        if options.json_mode or options.response_schema:
             config["responseMimeType"] = "application/json"
+        if options.response_schema:  # JSON Schema as is; `responseSchema` would take only an OpenAPI subset
+            config["responseJsonSchema"] = options.response_schema
         return config
 
     def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[StreamEvent]:

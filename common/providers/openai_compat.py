@@ -105,7 +105,10 @@ class OpenAICompatProvider(LLMProvider):
             body["tools"] = [{"type": "function", "function": t.model_dump()} for t in options.tools]
         if options.tool_choice:
             body["tool_choice"] = _tool_choice(options.tool_choice)
-        if options.json_mode:
+        if options.response_schema:  # structured outputs (openai-python `response_format_json_schema.py`)
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "response", "schema": options.response_schema, "strict": True}}
+        elif options.json_mode:
             body["response_format"] = {"type": "json_object"}
         if stream:
             body["stream"] = True
