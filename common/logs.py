@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import WatchedFileHandler
 from typing import IO, Any
 
 # sk-… (OpenAI, Anthropic sk-ant-, OpenRouter sk-or-), xai-…, hf_…, GitHub ghp_/github_pat_, Google AIza…,
@@ -117,6 +118,11 @@ def formatter_for(handler: logging.Handler) -> logging.Formatter:
     return HumanFormatter() if _is_terminal(getattr(handler, "stream", None)) else JsonFormatter()
 
 
+# The handlers logging.basicConfig and Celery's log setup create; a subclass belongs to whoever added it
+# (a log shipper, a test runner) and keeps its own format, with the filters still applied.
+FORMATTED_HANDLERS = (logging.StreamHandler, logging.FileHandler, WatchedFileHandler)
+
+
 def install_secret_filter(logger: logging.Logger | None = None) -> None:
     """On every handler of `logger` (default: root), so records from any library pass through them:
     the secret filter, the job fields, and a masking formatter (JSON, or human on a terminal)."""
@@ -126,5 +132,5 @@ def install_secret_filter(logger: logging.Logger | None = None) -> None:
             handler.addFilter(SecretFilter())
         if not any(isinstance(f, JobContextFilter) for f in handler.filters):
             handler.addFilter(JobContextFilter())
-        if not isinstance(handler.formatter, JsonFormatter | HumanFormatter):
+        if type(handler) in FORMATTED_HANDLERS and not isinstance(handler.formatter, JsonFormatter | HumanFormatter):
             handler.setFormatter(formatter_for(handler))

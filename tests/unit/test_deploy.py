@@ -130,7 +130,8 @@ def test_the_compose_file_validates_against_the_compose_spec(tmp_path):
 def test_one_worker_service_per_provider_queue_with_its_concurrency_and_metrics(compose):
     services = compose["services"]
     scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    targets = {t for job in scraped["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    targets = {f"{name}:{c['port']}" for job in scraped["scrape_configs"] for c in job.get("dns_sd_configs", [])
+               for name in c["names"]}
     for provider, spec in SPECS.items():
         worker = services[f"worker-{provider}"]
         assert worker["command"] == ["worker", "--provider", provider]

@@ -149,3 +149,20 @@ def test_a_terminal_gets_the_human_line_with_the_job_and_masking():
     assert isinstance(handler.formatter, HumanFormatter)
     assert "WARNING multillm.human [job-9 grok/grok-3-mini #2]: using sk-a…[masked]" in text
     assert SENTINEL not in text
+
+
+def test_a_handler_someone_else_subclassed_keeps_its_format_but_is_still_masked():
+    class Shipper(logging.StreamHandler):
+        pass
+
+    stream = io.StringIO()
+    handler = Shipper(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s|%(message)s"))
+    logger = logging.getLogger("multillm.shipped")
+    logger.addHandler(handler)
+    try:
+        install_secret_filter(logger)
+        logger.warning("key %s", SENTINEL)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue().startswith("WARNING|key sk-a…[masked]") and SENTINEL not in stream.getvalue()
