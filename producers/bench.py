@@ -25,6 +25,7 @@ import httpx
 from ..common import keys
 from ..common.errors import ConfigurationError
 from ..common.settings import load_settings
+from .bench_peers import PlainCelery, import_litellm, litellm_jobs, start_plain_worker
 from .client import MultiLLM
 from .embedded import spawn, stop
 from .system import EmbeddedSystem, SystemOptions
@@ -210,22 +211,37 @@ async def _direct_jobs(base: str, jobs: int, concurrency: int, max_tokens: int) 
         return time.perf_counter() - start
 
 
-def _multillm_jobs(b: Bench, jobs: int, max_tokens: int) -> tuple[float, int]:
-    start = time.perf_counter()
-    ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=max_tokens).job_id for _ in range(jobs)]
-    ok = wait_all(b, ids, 600)
-    return time.perf_counter() - start, ok
+@dataclass
+class _Systems:
+    """The four systems of the throughput run, on one simulator. Each runs `n` jobs and answers
+    (seconds from the first request or submit to the last chunk or result, jobs that succeeded)."""
 
+    b: Bench
+    plain: PlainCelery
+    concurrency: int
+    max_tokens: int
 
-def _plain_ok(texts: list[str], max_tokens: int) -> int:
-    return sum(1 for t in texts if len(t.split()) == max_tokens)
+    def direct(self, n: int) -> tuple[float, int]:
+        return asyncio.run(_direct_jobs(self.b.base, n, self.concurrency, self.max_tokens)), n
+
+    def litellm(self, n: int) -> tuple[float, int]:
+        took, failed = asyncio.run(litellm_jobs(self.b.base, n, self.concurrency, PROMPT, MODEL, self.max_tokens))
+        return took, n - failed
+
+    def celery(self, n: int) -> tuple[float, int]:
+        took, texts = self.plain.run(n, PROMPT, MODEL, self.max_tokens)
+        return took, sum(1 for t in texts if len(t.split()) == self.max_tokens)
+
+    def multillm(self, n: int) -> tuple[float, int]:
+        start = time.perf_counter()
+        ids = [self.b.client.submit("openai", PROMPT, model=MODEL, max_tokens=self.max_tokens).job_id for _ in range(n)]
+        ok = wait_all(self.b, ids, 600)
+        return time.perf_counter() - start, ok
 
 
 def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int = 16, rounds: int = 3) -> dict[str, Any]:
     """Jobs per second for short streamed jobs at saturation: multillm, a direct asyncio client,
-    LiteLLM's Router and a plain Celery task, each `rounds` times in turn on one simulator."""
-    from .bench_peers import PlainCelery, import_litellm, litellm_jobs, start_plain_worker
-
+    LiteLLM's Router and a plain Celery task, in turn, `rounds` times, on one simulator."""
     import_litellm()  # fail before starting anything when the peer is missing
     sim = ["--ttft-ms", "0", "--tokens-per-second", "0"]
     seconds: dict[str, list[float]] = {"multillm": [], "direct": [], "litellm": [], "celery": []}
@@ -236,13 +252,8 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
         b.system.processes.append(worker)  # stopped with the system
         try:
             plain.wait_ready(worker)
-            runs = {
-                "direct": lambda n: (asyncio.run(_direct_jobs(b.base, n, concurrency, max_tokens)), n),
-                "litellm": lambda n: _litellm_ok(asyncio.run(litellm_jobs(b.base, n, concurrency, PROMPT, MODEL,
-                                                                          max_tokens)), n),
-                "celery": lambda n: _celery_ok(plain.run(n, PROMPT, MODEL, max_tokens), max_tokens),
-                "multillm": lambda n: _multillm_jobs(b, n, max_tokens),
-            }
+            systems = _Systems(b, plain, concurrency, max_tokens)
+            runs = {name: getattr(systems, name) for name in seconds}
             for run in runs.values():
                 run(200)  # warm connections and code paths
             for _ in range(rounds):
@@ -252,8 +263,14 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
                     ok[name] += succeeded
         finally:
             plain.close()
+    return _throughput_figures(jobs, concurrency, max_tokens, seconds, ok)
+
+
+def _throughput_figures(jobs: int, concurrency: int, max_tokens: int, seconds: dict[str, list[float]],
+                        ok: dict[str, int]) -> dict[str, Any]:
     rates = {name: jobs / statistics.median(took) for name, took in seconds.items()}
-    figures: dict[str, Any] = {"jobs": jobs, "concurrency": concurrency, "max_tokens": max_tokens, "rounds": rounds}
+    figures: dict[str, Any] = {"jobs": jobs, "concurrency": concurrency, "max_tokens": max_tokens,
+                               "rounds": len(seconds["direct"])}
     for name in seconds:
         figures[f"{name}_jobs_s"] = rates[name]
         figures[f"{name}_ratio"] = rates[name] / rates["direct"]
@@ -261,16 +278,6 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
         figures[f"{name}_rounds_jobs_s"] = [jobs / s for s in seconds[name]]
     figures["queued_jobs_s"], figures["ratio"] = rates["multillm"], figures["multillm_ratio"]  # earlier names
     return figures
-
-
-def _litellm_ok(outcome: tuple[float, int], jobs: int) -> tuple[float, int]:
-    took, failed = outcome
-    return took, jobs - failed
-
-
-def _celery_ok(outcome: tuple[float, list[str]], max_tokens: int) -> tuple[float, int]:
-    took, texts = outcome
-    return took, _plain_ok(texts, max_tokens)
 
 
 POOLS = ("threads", "prefork", "gevent")

@@ -5,11 +5,11 @@
   with httpx and returns the text through Celery's Redis result backend. No per-chunk publishing, no
   replay log, no lease, no quota: the floor of a queue-based design.
 
-      celery -A multillm.producers.bench_peers worker -Q multillm-bench.plain -P threads -c 100
+      celery -A multillm.producers.bench_plain worker -Q multillm-bench.plain -P threads -c 100
 
 - LiteLLM's Router: streaming `acompletion` from one asyncio process, like the direct client.
 
-Both are optional peers: LiteLLM comes with `pip install -e '.[bench]'`.
+LiteLLM is an optional dependency: `pip install -e '.[bench]'`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import time
 from subprocess import Popen
 from typing import Any
 
-import httpx
 from celery import Celery
 from celery.result import AsyncResult, ResultSet
 
 from ..common.errors import ConfigurationError
-from ..common.settings import get_settings
 from .embedded import python_module, spawn
 
 QUEUE = "multillm-bench.plain"
@@ -43,12 +41,6 @@ def make_app(redis_url: str) -> Celery:
     return plain
 
 
-# The worker's app: REDIS_URL and the provider's base URL and key come from the worker's settings.
-app = make_app(get_settings().redis_url or "redis://127.0.0.1:6379/0")
-_http = httpx.Client(limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000),
-                     timeout=httpx.Timeout(60, connect=5))
-
-
 def chat_body(prompt: str, model: str, max_tokens: int) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True,
             "stream_options": {"include_usage": True}, "max_tokens": max_tokens}
@@ -60,24 +52,9 @@ def content_of(data: str) -> str:
     return str((choices[0].get("delta") or {}).get("content") or "")
 
 
-@app.task(name=TASK)
-def plain_stream_chat(prompt: str, model: str, max_tokens: int) -> str:
-    """Stream one answer from the OpenAI-format provider and return its text."""
-    provider = get_settings().provider("openai")
-    key = provider.api_key.get_secret_value() if provider.api_key else ""
-    parts = []
-    with _http.stream("POST", f"{provider.base_url}/chat/completions", json=chat_body(prompt, model, max_tokens),
-                      headers={"Authorization": f"Bearer {key}"}) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                parts.append(content_of(line[6:]))
-    return "".join(parts)
-
-
 def start_plain_worker(env: dict[str, str], concurrency: int, name: str = "plain") -> Popen[bytes]:
     """One worker process for the plain task; `env` carries REDIS_URL, OPENAI_BASE_URL, OPENAI_API_KEY."""
-    args = python_module("celery", "-A", "multillm.producers.bench_peers", "worker", "-Q", QUEUE, "-P", "threads",
+    args = python_module("celery", "-A", "multillm.producers.bench_plain", "worker", "-Q", QUEUE, "-P", "threads",
                          "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h", "-l", "warning",
                          "--without-gossip", "--without-mingle")
     return spawn(args, env=env)
