@@ -1,10 +1,13 @@
 """Batch evaluation: every line of a dataset, on every chosen provider/model, through the queues.
 
-Input lines are either the OpenAI Batch API format (`custom_id`, `method`, `url`, `body`) or the
-simple form (`{"prompt": ..., "expected": ..., "id": ..., "metadata": {...}}`, or a bare text line).
 Job ids are derived from the run and the line, so running the same command again resumes: lines
 already in the output are skipped, jobs still queued are collected rather than sent twice. At most
 `window` jobs are in Redis at once, whatever the file's size.
+
+With a judge (`judge=Target(provider, model)`), each answered line that has `expected` gets a second
+job on the judge's queue (so its quota, retries and circuit apply) asking for a verdict as JSON; the
+answer's row is written once the verdict is in, with it under `metrics.judge`. Judge jobs count
+against the same window, and their ids derive from the line too, so a resumed run never judges twice.
 """
 
 from __future__ import annotations
@@ -12,85 +15,25 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..common import keys
 from ..common.errors import ConfigurationError
 from ..common.jobs import JobResult
-from ..common.providers import get_spec
+from .batch_input import CHAT_OPTION_FIELDS, Line, Target, parse_line, parse_targets, read_lines
+from .batch_output import Key, answer_text, compact, output_row, read_results, row_key, wants_verdict
+from .batch_progress import Progress
 from .client import MultiLLM
+from .judge import judge_error, judge_request, judgement, question_of
+
+__all__ = ["BATCH_PREFIX", "CHAT_OPTION_FIELDS", "BatchRun", "Line", "Progress", "Target", "job_id_for",
+           "parse_line", "parse_targets", "read_lines", "run_id"]
 
 BATCH_PREFIX = f"{keys.PREFIX}:batch"
-CHAT_OPTION_FIELDS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop")
-
-
-@dataclass(frozen=True)
-class Line:
-    custom_id: str
-    messages: list[dict[str, Any]]
-    options: dict[str, Any]
-    expected: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Target:
-    provider: str
-    model: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.provider}/{self.model}"
-
-
-def parse_line(text: str, number: int) -> Line:
-    """One input line in either format; errors name the line and field."""
-    text = text.strip()
-    if not text.startswith("{"):
-        return Line(custom_id=f"line-{number}", messages=[{"role": "user", "content": text}], options={})
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"line {number}: not JSON ({exc.msg})") from None
-    if "body" in data:  # OpenAI Batch API request line
-        body = data["body"]
-        if not isinstance(body, dict) or not body.get("messages"):
-            raise ConfigurationError(f"line {number}: body.messages is required")
-        options = {k: body[k] for k in CHAT_OPTION_FIELDS if body.get(k) is not None}
-        if "max_completion_tokens" in body:
-            options["max_tokens"] = body["max_completion_tokens"]
-        return Line(str(data.get("custom_id") or f"line-{number}"), body["messages"], options,
-                    data.get("expected"), data.get("metadata") or {})
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ConfigurationError(f"line {number}: prompt must be a non-empty string")
-    options = {k: data[k] for k in CHAT_OPTION_FIELDS if data.get(k) is not None}
-    return Line(str(data.get("id") or data.get("custom_id") or f"line-{number}"),
-                [{"role": "user", "content": prompt}], options, data.get("expected"), data.get("metadata") or {})
-
-
-def read_lines(path: Path) -> Iterator[Line]:
-    with path.open() as f:
-        for number, text in enumerate(f, 1):
-            if text.strip():
-                yield parse_line(text, number)
-
-
-def parse_targets(providers: list[str], models: list[str]) -> list[Target]:
-    """`--models` entries are `provider=model` (several per provider allowed) or a bare model id."""
-    chosen: dict[str, list[str]] = {p: [] for p in providers}
-    for entry in models:
-        provider, _, model = entry.partition("=") if "=" in entry else ("", "", entry)
-        owners = [provider] if provider else [p for p in providers if get_spec(p).find_model(model)]
-        if not owners:
-            raise ConfigurationError(f"--models: {entry!r} is not a model of {', '.join(providers)}")
-        for p in owners:
-            get_spec(p).model(model)
-            chosen.setdefault(p, []).append(model)
-    return [Target(p, m) for p, ms in chosen.items() for m in (ms or [get_spec(p).default_model])]
+SHOW_EVERY_S = 1.0  # progress is reported at least this often, so rates and ETAs stay current
 
 
 def run_id(input_path: Path, targets: list[Target], out_dir: Path) -> str:
@@ -104,59 +47,18 @@ def job_id_for(run: str, line: Line, target: Target) -> str:
     return f"batch-{run}-{tag}"
 
 
-def already_answered(output: Path) -> set[tuple[str, str, str]]:
-    if not output.exists():
-        return set()
-    done = set()
-    for text in output.read_text().splitlines():
-        try:
-            row = json.loads(text)
-            done.add((row["custom_id"], row["provider"], row["model"]))
-        except (json.JSONDecodeError, KeyError):
-            continue  # a line cut by a crash mid-write: that job is simply answered again
-    return done
-
-
-def output_row(line: Line, target: Target, result: JobResult) -> dict[str, Any]:
-    """One line of OpenAI Batch output, tagged with provider, model and our measurements."""
-    ok = result.status == "succeeded"
-    t = result.timings
-    body: dict[str, Any]
-    if ok:
-        message: dict[str, Any] = {"role": "assistant", "content": result.text}
-        if result.tool_calls:
-            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                                     for c in result.tool_calls]
-        body = {"id": f"chatcmpl-{result.job_id}", "object": "chat.completion", "created": int(t.finished_at or 0),
-                "model": target.model, "choices": [{"index": 0, "message": message,
-                                                    "finish_reason": result.finish_reason or "stop"}],
-                "usage": {"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
-                          "total_tokens": result.usage.total_tokens}}
-    else:
-        body = {"error": {"message": (result.error or {}).get("message", ""), "type": (result.error or {}).get("code")}}
-    failure = result.error or {}
-    error = None if ok else {"code": failure.get("code", "error"), "message": failure.get("message", "")}
-    status = 200 if ok else int((result.error or {}).get("status") or 500)
-    return {
-        "id": f"batch_req_{result.job_id}", "custom_id": line.custom_id, "provider": target.provider,
-        "model": target.model, "response": {"status_code": status, "request_id": result.job_id, "body": body},
-        "error": error, "expected": line.expected, "metadata": line.metadata,
-        "metrics": {"status": result.status, "latency_s": _span(t.submitted_at, t.finished_at),
-                    "ttft_s": _span(t.started_at, t.first_token_at), "input_tokens": result.usage.input_tokens,
-                    "output_tokens": result.usage.output_tokens, "cost_usd": result.cost_usd,
-                    "attempts": result.attempts, "error_code": error["code"] if error else None},
-    }
-
-
-def _span(start: float | None, end: float | None) -> float | None:
-    return round(end - start, 4) if start is not None and end is not None else None
+def judge_job_id(run: str, line: Line, target: Target, judge: Target) -> str:
+    tag = hashlib.sha256(f"{line.custom_id}|{target.name}|{judge.name}".encode()).hexdigest()[:16]
+    return f"judge-{run}-{tag}"
 
 
 @dataclass
-class Progress:
-    done: dict[str, int] = field(default_factory=dict)
-    failed: dict[str, int] = field(default_factory=dict)
-    total: dict[str, int] = field(default_factory=dict)
+class Waiting:
+    """A job in Redis: an answer (`row` None) or a verdict on the answer `row`."""
+
+    line: Line
+    target: Target
+    row: dict[str, Any] | None = None
 
 
 @dataclass
@@ -169,63 +71,140 @@ class BatchRun:
     deadline_s: float = 600.0
     on_progress: Callable[[Progress], None] = lambda _: None
     stop_requested: Callable[[], bool] = lambda: False
+    judge: Target | None = None
+    judge_fallback: bool = False  # may a judge job move to another provider when the judge fails?
+    _shown: float = field(default=0.0, init=False)  # when progress was last reported
+    _rejudged: int = field(default=0, init=False)  # earlier rows sent for a verdict in this run
 
     @property
     def output(self) -> Path:
         return self.out_dir / "results.jsonl"
 
+    @property
+    def judge_name(self) -> str:
+        return f"judge {self.judge.name}" if self.judge else ""
+
     def run(self) -> Progress:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         rid = run_id(self.input_path, self.targets, self.out_dir)
-        done = already_answered(self.output)
-        progress = Progress(total={t.name: 0 for t in self.targets})
-        pending: dict[str, tuple[Line, Target]] = {}
+        earlier = self._earlier()
+        progress = Progress(total={t.name: 0 for t in self.targets} | ({self.judge_name: 0} if self.judge else {}))
+        pending: dict[str, Waiting] = {}
+        self._shown, self._rejudged = 0.0, 0
         self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", mapping={"input": str(self.input_path), "state": "running"})
         with self.output.open("a") as out:
             for line in read_lines(self.input_path):
                 for target in self.targets:
-                    progress.total[target.name] += 1
-                    if (line.custom_id, target.provider, target.model) in done:
-                        progress.done[target.name] = progress.done.get(target.name, 0) + 1
-                        continue
-                    while len(pending) >= self.window and not self.stop_requested():
-                        self._collect(pending, out, progress, rid)
-                    if self.stop_requested() or self._cancelled(rid):
+                    if not self._start(rid, line, target, earlier, pending, out, progress):
                         return progress
-                    self._submit(rid, line, target, pending)
             while pending and not self.stop_requested() and not self._cancelled(rid):
                 self._collect(pending, out, progress, rid)
+        if self._rejudged:
+            compact(self.output)
         self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", "state", "finished")
         return progress
+
+    def _earlier(self) -> dict[Key, dict[str, Any] | None]:
+        """Keys already in the output: None when complete, the row when it still wants a verdict."""
+        found: dict[Key, dict[str, Any] | None] = {}
+        if self.output.exists():
+            for row in read_results(self.output):
+                found[row_key(row)] = row if self.judge and wants_verdict(row) else None
+        return found
+
+    def _start(self, rid: str, line: Line, target: Target, earlier: dict[Key, dict[str, Any] | None],
+               pending: dict[str, Waiting], out: IO[str], progress: Progress) -> bool:
+        """Send what this line still needs on this target; False when the run must stop."""
+        judged = self.judge is not None and line.expected is not None
+        progress.add_total(target.name)
+        if judged:
+            progress.add_total(self.judge_name)
+        key = (line.custom_id, target.provider, target.model)
+        if key not in earlier:
+            if not self._room(pending, out, progress, rid):
+                return False
+            self._submit(rid, line, target, pending)
+            return True
+        progress.resumed(target.name)
+        row = earlier[key]
+        if row is None:  # complete (judged, or nothing to judge)
+            if judged:
+                progress.resumed(self.judge_name)
+            return True
+        if not self._room(pending, out, progress, rid):
+            return False
+        self._rejudged += 1  # its row is written again with the verdict: compact the file at the end
+        self._submit_judge(rid, line, target, row, pending, out, progress)
+        return True
+
+    def _room(self, pending: dict[str, Waiting], out: IO[str], progress: Progress, rid: str) -> bool:
+        """Wait until fewer than `window` jobs are in Redis; False when stopped or cancelled."""
+        while len(pending) >= self.window and not self.stop_requested():
+            self._collect(pending, out, progress, rid)
+        return not (self.stop_requested() or self._cancelled(rid))
 
     def _cancelled(self, rid: str) -> bool:
         return self.client.redis.hget(f"{BATCH_PREFIX}:{rid}", "state") == b"cancelling"
 
-    def _submit(self, rid: str, line: Line, target: Target, pending: dict[str, tuple[Line, Target]]) -> None:
+    def _submit(self, rid: str, line: Line, target: Target, pending: dict[str, Waiting]) -> None:
         job_id = job_id_for(rid, line, target)
         self.client.submit(target.provider, line.messages, model=target.model, job_id=job_id,
                            deadline_s=self.deadline_s, metadata={"batch": rid, "custom_id": line.custom_id[:100]},
                            **line.options)
-        pending[job_id] = (line, target)
+        pending[job_id] = Waiting(line, target)
 
-    def _collect(self, pending: dict[str, tuple[Line, Target]], out: Any, progress: Progress, rid: str) -> None:
+    def _submit_judge(self, rid: str, line: Line, target: Target, row: dict[str, Any], pending: dict[str, Waiting],
+                      out: IO[str], progress: Progress) -> None:
+        judge = self.judge
+        assert judge is not None
+        messages, options = judge_request(question_of(line.messages), str(line.expected), answer_text(row))
+        job_id = judge_job_id(rid, line, target, judge)
+        try:
+            self.client.submit(judge.provider, messages, model=judge.model, job_id=job_id, deadline_s=self.deadline_s,
+                               fallback=self.judge_fallback, metadata={"batch": rid, "judge_of": target.name,
+                                                                       "custom_id": line.custom_id[:100]}, **options)
+        except ConfigurationError as exc:  # e.g. the answer is too long for the judge: that line is unjudged
+            row["metrics"]["judge"] = judge_error("refused", str(exc), judge.provider, judge.model)
+            progress.finished(self.judge_name, ok=False)
+            out.write(json.dumps(row) + "\n")
+            return
+        pending[job_id] = Waiting(line, target, row)
+
+    def _collect(self, pending: dict[str, Waiting], out: IO[str], progress: Progress, rid: str) -> None:
         ids = list(pending)
         found = self.client.redis.mget([keys.result(j) for j in ids])
-        wrote = False
-        for job_id, raw in zip(ids, found, strict=True):
-            if raw is None:
-                continue
-            line, target = pending.pop(job_id)
-            result = JobResult.model_validate_json(raw)
-            out.write(json.dumps(output_row(line, target, result)) + "\n")
-            progress.done[target.name] = progress.done.get(target.name, 0) + 1
-            if result.status != "succeeded":
-                progress.failed[target.name] = progress.failed.get(target.name, 0) + 1
-            wrote = True
-        if wrote:
+        finished = [(pending.pop(job_id), JobResult.model_validate_json(raw))
+                    for job_id, raw in zip(ids, found, strict=True) if raw is not None]
+        for waiting, result in finished:
+            if waiting.row is None:
+                self._answered(rid, waiting, result, pending, out, progress)
+            else:
+                self._judged(waiting.row, result, out, progress)
+        if finished:
             out.flush()
+            answers = [t.name for t in self.targets]
             self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", mapping={
-                "done": sum(progress.done.values()), "failed": sum(progress.failed.values()), "updated": time.time()})
-            self.on_progress(progress)
+                "done": sum(progress.done.get(n, 0) for n in answers),
+                "failed": sum(progress.failed.get(n, 0) for n in answers), "updated": time.time()})
         else:
             time.sleep(0.05)
+        if finished or time.monotonic() - self._shown >= SHOW_EVERY_S:
+            self._shown = time.monotonic()
+            self.on_progress(progress)
+
+    def _answered(self, rid: str, waiting: Waiting, result: JobResult, pending: dict[str, Waiting], out: IO[str],
+                  progress: Progress) -> None:
+        row = output_row(waiting.line, waiting.target, result)
+        progress.finished(waiting.target.name, ok=result.status == "succeeded")
+        if self.judge is None or waiting.line.expected is None:
+            out.write(json.dumps(row) + "\n")
+        elif wants_verdict(row):
+            self._submit_judge(rid, waiting.line, waiting.target, row, pending, out, progress)
+        else:  # a failed answer has nothing to judge
+            progress.add_total(self.judge_name, -1)
+            out.write(json.dumps(row) + "\n")
+
+    def _judged(self, row: dict[str, Any], result: JobResult, out: IO[str], progress: Progress) -> None:
+        row["metrics"]["judge"] = verdict = judgement(result)
+        progress.finished(self.judge_name, ok=verdict["error"] is None)
+        out.write(json.dumps(row) + "\n")

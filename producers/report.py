@@ -1,9 +1,13 @@
-"""The comparison report of a batch run: per provider/model figures, Markdown, HTML and plots."""
+"""The comparison report of a batch run: per provider/model figures, Markdown, HTML and plots.
+
+Built from `results.jsonl` alone, so `multillm batch report DIR` rebuilds it at any time: scores by
+`exact`, `contains` or `regex` are computed here from each line's answer and `expected`; `judge`
+scores are the verdicts the run stored under `metrics.judge`, never asked for again.
+"""
 
 from __future__ import annotations
 
 import html
-import json
 import re
 import statistics
 from collections import Counter
@@ -11,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCORERS = ("exact", "contains", "regex")
+from .batch_output import answer_text, latest_rows
+
+SCORERS = ("exact", "contains", "regex", "judge")
 
 
 def score(answer: str, expected: str, how: str) -> bool:
@@ -22,9 +28,15 @@ def score(answer: str, expected: str, how: str) -> bool:
     return re.search(expected, answer) is not None
 
 
+def scoring_for(rows: list[dict[str, Any]]) -> str:
+    """`judge` when the run stored verdicts, else `contains`: what `batch report` uses unless told."""
+    return "judge" if any("judge" in r["metrics"] for r in rows) else "contains"
+
+
 @dataclass
 class Figures:
     target: str
+    how: str = "contains"
     jobs: int = 0
     succeeded: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -33,10 +45,13 @@ class Figures:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
-    scored: int = 0
+    expected: int = 0  # lines with an expected answer
+    scored: int = 0  # of those, answered and given a verdict
     correct: int = 0
+    judge_errors: int = 0
+    judge_cost: float = 0.0
 
-    def add(self, row: dict[str, Any], how: str) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         m = row["metrics"]
         self.jobs += 1
         if m["status"] == "succeeded":
@@ -45,18 +60,34 @@ class Figures:
                 self.latencies.append(m["latency_s"])
             if m["ttft_s"] is not None:
                 self.ttfts.append(m["ttft_s"])
-            if row.get("expected") is not None:
-                self.scored += 1
-                answer = row["response"]["body"]["choices"][0]["message"]["content"] or ""
-                self.correct += score(answer, str(row["expected"]), how)
         else:
             self.errors[m["error_code"] or "error"] += 1
+        if row.get("expected") is not None:
+            self._score(row)
         self.tokens_in += m["input_tokens"]
         self.tokens_out += m["output_tokens"]
         self.cost += m["cost_usd"]
 
+    def _score(self, row: dict[str, Any]) -> None:
+        self.expected += 1
+        if row["metrics"]["status"] != "succeeded":
+            return
+        if self.how != "judge":
+            self.scored += 1
+            self.correct += score(answer_text(row), str(row["expected"]), self.how)
+            return
+        verdict = row["metrics"].get("judge")
+        if verdict is None:  # answered before judging was asked for, and never judged
+            return
+        self.judge_cost += verdict["cost_usd"]
+        if verdict["error"] is not None:
+            self.judge_errors += 1
+        else:
+            self.scored += 1
+            self.correct += verdict["verdict"] == "pass"
+
     def row(self) -> dict[str, Any]:
-        return {
+        out = {
             "provider/model": self.target,
             "jobs": self.jobs,
             "success": self.succeeded / self.jobs if self.jobs else 0.0,
@@ -69,6 +100,9 @@ class Figures:
             "cost $": self.cost,
             "score": self.correct / self.scored if self.scored else None,
         }
+        if self.how == "judge":
+            out.update({"judged": self.scored, "judge errors": self.judge_errors, "judge $": self.judge_cost})
+        return out
 
 
 def _pct(values: list[float], q: int) -> float | None:
@@ -79,24 +113,27 @@ def _pct(values: list[float], q: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def summarise(results: Path, how: str = "contains") -> list[dict[str, Any]]:
-    figures: dict[str, Figures] = {}
-    for text in results.read_text().splitlines():
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError:
-            continue
+def figures(results: Path, how: str | None = None) -> list[Figures]:
+    """Per provider/model, sorted by name; `how` None picks the scoring the results call for."""
+    rows = latest_rows(results)
+    how = how or scoring_for(rows)
+    found: dict[str, Figures] = {}
+    for row in rows:
         name = f"{row['provider']}/{row['model']}"
-        figures.setdefault(name, Figures(name)).add(row, how)
-    return [f.row() for f in sorted(figures.values(), key=lambda f: f.target)]
+        found.setdefault(name, Figures(name, how)).add(row)
+    return [found[name] for name in sorted(found)]
+
+
+def summarise(results: Path, how: str | None = None) -> list[dict[str, Any]]:
+    return [f.row() for f in figures(results, how)]
 
 
 def fmt(value: Any, column: str) -> str:
     if value is None:
         return "-"
-    if column == "success" or column == "score":
+    if column in ("success", "score"):
         return f"{value:.0%}"
-    if column == "cost $":
+    if column.endswith("$"):
         return f"{value:.6f}"
     if isinstance(value, float):
         return f"{value:.3f}"
@@ -105,17 +142,17 @@ def fmt(value: Any, column: str) -> str:
     return str(value)
 
 
-def markdown(rows: list[dict[str, Any]], plots: list[str]) -> str:
+def markdown(rows: list[dict[str, Any]], plots: list[str], how: str) -> str:
     if not rows:
         return "# Batch report\n\nNo results.\n"
     columns = list(rows[0])
-    lines = ["# Batch report", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["# Batch report", "", f"Scoring: {how}.", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r[c], c) for c in columns) + " |" for r in rows]
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
-def html_page(rows: list[dict[str, Any]], plots: list[str]) -> str:
+def html_page(rows: list[dict[str, Any]], plots: list[str], how: str) -> str:
     columns = list(rows[0]) if rows else []
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r[c], c))}</td>" for c in columns) + "</tr>" for r in rows)
@@ -124,48 +161,17 @@ def html_page(rows: list[dict[str, Any]], plots: list[str]) -> str:
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
              "img{max-width:48%;margin:1em 1% 0 0}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Batch report</title><style>{style}</style>"
-            f"</head><body><h1>Batch report</h1><table><tr>{head}</tr>{body}</table>{images}</body></html>")
+            f"</head><body><h1>Batch report</h1><p>Scoring: {html.escape(how)}.</p><table><tr>{head}</tr>{body}"
+            f"</table>{images}</body></html>")
 
 
-def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
-    """Bar charts of latency, success and cost per provider/model; the PNG file names."""
-    import matplotlib
+def write_report(out_dir: Path, how: str | None = None) -> list[dict[str, Any]]:
+    from .report_plots import plot  # matplotlib is slow to import: only when a report is written
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [r["provider/model"] for r in rows]
-    charts = [
-        ("latency.png", "Latency (s): p50 and p95", [("p50", "latency p50 s"), ("p95", "latency p95 s")]),
-        ("success.png", "Success rate and score", [("success", "success"), ("score", "score")]),
-        ("cost.png", "Cost (USD) for the whole run", [("cost", "cost $")]),
-        ("tokens.png", "Tokens", [("in", "tokens in"), ("out", "tokens out")]),
-    ]
-    files = []
-    for filename, title, series in charts:
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.6))
-        height = 0.8 / len(series)
-        for i, (label, column) in enumerate(series):
-            values = [r[column] or 0 for r in rows]
-            positions = [n + i * height for n in range(len(names))]
-            bars = ax.barh(positions, values, height=height, label=label)
-            ax.bar_label(bars, labels=[fmt(r[column], column) for r in rows], padding=3, fontsize=8)
-        ax.set_yticks([n + height * (len(series) - 1) / 2 for n in range(len(names))], names, fontsize=9)
-        ax.invert_yaxis()
-        ax.set_title(title)
-        ax.margins(x=0.2)
-        if len(series) > 1:
-            ax.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / filename, dpi=110)
-        plt.close(fig)
-        files.append(filename)
-    return files
-
-
-def write_report(out_dir: Path, how: str = "contains") -> list[dict[str, Any]]:
-    rows = summarise(out_dir / "results.jsonl", how)
-    plots = plot(rows, out_dir) if rows else []
-    (out_dir / "report.md").write_text(markdown(rows, plots))
-    (out_dir / "report.html").write_text(html_page(rows, plots))
+    found = figures(out_dir / "results.jsonl", how)
+    how = found[0].how if found else (how or "contains")
+    rows = [f.row() for f in found]
+    plots = plot(found, out_dir) if found else []
+    (out_dir / "report.md").write_text(markdown(rows, plots, how))
+    (out_dir / "report.html").write_text(html_page(rows, plots, how))
     return rows

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 import redis
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ...common.errors import ConfigurationError
 from ...common.settings import get_settings
-from ..batch import BATCH_PREFIX, BatchRun, parse_targets
+from ..batch import BATCH_PREFIX, BatchRun, Target, parse_targets
 from ..batch import Progress as BatchProgress
 from ..client import resolve_redis_url
+from ..judge import parse_judge
 from ..report import SCORERS, fmt, write_report
 from .connect import connect
 from .errors import one_line_errors
@@ -33,13 +34,35 @@ def sample_path() -> Path:
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     if not console.is_terminal:
-        console.width = max(console.width, 150)  # a comparison table is wider than a pipe's 80 columns
+        console.width = max(console.width, 200)  # a comparison table is wider than a pipe's 80 columns
     table = Table(title="Comparison")
     for column in rows[0] if rows else []:
-        table.add_column(column, justify="left" if column in ("provider/model", "errors") else "right")
+        left = column in ("provider/model", "errors")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "provider/model")
     for row in rows:
         table.add_row(*(fmt(v, k) for k, v in row.items()))
     console.print(table)
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def progress_columns() -> tuple[Any, ...]:
+    return (TextColumn("{task.description:<40}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]:>3}"), TextColumn("{task.fields[rate]:>9}"),
+            TextColumn("ETA {task.fields[eta]}"))
+
+
+def judge_target(scoring: str, judge: str | None) -> Target | None:
+    if scoring == "judge" and not judge:
+        raise ConfigurationError("--judge: required with --scoring judge (provider=model, e.g. openai=gpt-4o-mini)")
+    if judge and scoring != "judge":
+        raise ConfigurationError("--judge: only with --scoring judge")
+    return Target(*parse_judge(judge)) if judge else None
 
 
 @batch_app.command("run")
@@ -50,54 +73,66 @@ def run(
     providers: Annotated[str, typer.Option(help="Comma-separated provider ids, or all")] = "all",
     models: Annotated[list[str] | None, typer.Option(help="provider=model (repeat); default: each one's default")] = None,
     out: Annotated[Path, typer.Option(help="Output directory (results.jsonl, report.md/html, PNG plots)")] = Path("out"),
-    window: Annotated[int, typer.Option(help="Most jobs in flight at once")] = 500,
-    scoring: Annotated[str, typer.Option(help="exact, contains or regex, for lines with `expected`")] = "contains",
+    window: Annotated[int, typer.Option(help="Most jobs in flight at once (answers and verdicts)")] = 500,
+    scoring: Annotated[str, typer.Option(help="exact, contains, regex or judge, for lines with `expected`")] = "contains",
+    judge: Annotated[str | None, typer.Option(help="The judge for --scoring judge: provider=model")] = None,
+    judge_fallback: Annotated[bool, typer.Option(help="Let a failing judge job move to another provider")] = False,
     concurrency: Annotated[int | None, typer.Option(help="Worker slots when an embedded system is started")] = None,
 ) -> None:
     """Fan every line out to each provider/model through the queues, then compare them.
 
     Example: multillm batch run --sample --providers all --out out/sample
     Example: multillm batch run prompts.jsonl --providers openai,anthropic --models openai=gpt-4o --out out/run1
+    Example: multillm batch run --sample --providers google,grok --scoring judge --judge openai=gpt-4o-mini --out out/judged
     """
     if scoring not in SCORERS:
         raise ConfigurationError(f"--scoring: must be one of {', '.join(SCORERS)}")
+    referee = judge_target(scoring, judge)
     path = sample_path() if sample or input_path is None else input_path
     if not path.exists():
         raise ConfigurationError(f"INPUT: {path} does not exist")
     names = parse_providers(providers)
     targets = parse_targets(names, models or [])
+    workers = names + ([referee.provider] if referee and referee.provider not in names else [])
     console = Console(stderr=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 130)  # the progress rows do not fit a pipe's 80 columns
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("failed {task.fields[failed]}"), TimeRemainingColumn())
-    with connect(names, concurrency=concurrency) as client, Progress(*columns, console=console) as bar:
-        tasks = {t.name: bar.add_task(t.name, total=None, failed=0) for t in targets}
+    with connect(workers, concurrency=concurrency) as client, Progress(*progress_columns(), console=console) as bar:
+        rows = [t.name for t in targets] + ([f"judge {referee.name}"] if referee else [])
+        tasks = {name: bar.add_task(name, total=None, failed=0, rate="", eta=eta_text(None)) for name in rows}
 
         def show(p: BatchProgress) -> None:
             for name, task in tasks.items():
                 bar.update(task, completed=p.done.get(name, 0), total=p.total.get(name) or None,
-                           failed=p.failed.get(name, 0))
+                           failed=p.failed.get(name, 0), rate=f"{p.rate(name):.1f} job/s", eta=eta_text(p.eta_s(name)))
 
-        batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set)
+        batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set,
+                         judge=referee, judge_fallback=judge_fallback)
         show(batch.run())
     if stop.is_set():
         console.print("stopped; what finished is saved. Run the same command again to resume.")
         raise typer.Exit(130)
-    rows = write_report(out, scoring)
-    print_table(rows, Console())
+    table = write_report(out, scoring)
+    print_table(table, Console())
     console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}")
 
 
 @batch_app.command("report")
 @one_line_errors
 def report(out: Annotated[Path, typer.Argument(help="A batch output directory")],
-           scoring: Annotated[str, typer.Option(help="exact, contains or regex")] = "contains") -> None:
-    """Rebuild the report (Markdown, HTML, PNG plots) from a run's results.jsonl.
+           scoring: Annotated[str | None, typer.Option(
+               help="exact, contains, regex or judge (the verdicts stored by the run); "
+                    "default: judge when the run was judged, else contains")] = None) -> None:
+    """Rebuild the report (Markdown, HTML, PNG plots) from a run's results.jsonl; nothing is asked again.
 
     Example: multillm batch report out/sample
+    Example: multillm batch report out/judged --scoring contains
     """
+    if scoring is not None and scoring not in SCORERS:
+        raise ConfigurationError(f"--scoring: must be one of {', '.join(SCORERS)}")
     if not (out / "results.jsonl").exists():
         raise ConfigurationError(f"OUT: {out / 'results.jsonl'} does not exist")
     print_table(write_report(out, scoring), Console())
