@@ -3,6 +3,7 @@ about its response (`Plan`), decided before the first byte is sent."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -75,21 +76,24 @@ class Plan:
         return json_fragments(self.tool_arguments)
 
 
-def tool_arguments(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments satisfying a JSON schema's required properties (all of them when none is required)."""
+def tool_arguments(schema: Mapping[str, Any], prompt: str = "") -> dict[str, Any]:
+    """Arguments satisfying a JSON schema's required properties (all of them when none is required).
+    An enum's value depends on the prompt (its first value without one), so a forced tool used as a
+    classifier answers differently for different requests, and the same for the same request."""
     props = schema.get("properties") or {}
     names = schema.get("required") or list(props)
-    return {name: _value(props.get(name) or {}) for name in names}
+    return {name: _value(props.get(name) or {}, f"{prompt}|{name}" if prompt else "") for name in names}
 
 
-def _value(schema: Mapping[str, Any]) -> Any:
+def _value(schema: Mapping[str, Any], seed: str) -> Any:
     if schema.get("enum"):
-        return schema["enum"][0]
+        options = list(schema["enum"])
+        return options[hashlib.sha256(seed.encode()).digest()[0] % len(options)] if seed else options[0]
     kind = str(schema.get("type", "string")).lower()  # Gemini writes types in capitals
     if kind == "object":
-        return tool_arguments(schema)
+        return tool_arguments(schema, seed)
     if kind == "array":
-        return [_value(schema.get("items") or {})]
+        return [_value(schema.get("items") or {}, seed)]
     return {"integer": 1, "number": 1.5, "boolean": True}.get(kind, "Paris")
 
 
@@ -116,7 +120,7 @@ def make_plan(config: SimulatorConfig, provider: str, ask: Ask, fault: str | Non
         plan.finish = "content_filter"
     elif tool is not None:
         plan.finish, plan.tool_name = "tool_calls", tool.name
-        plan.tool_arguments = json.dumps(tool_arguments(tool.parameters))
+        plan.tool_arguments = json.dumps(tool_arguments(tool.parameters, ask.prompt))
     elif ask.json_output:  # a whole document however long, unless max_tokens cuts it
         plan.chunks, plan.finish = json_answer(ask.prompt, ask.json_schema, ask.max_tokens)
     else:

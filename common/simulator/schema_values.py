@@ -135,7 +135,10 @@ class _Draw:
         text = " ".join(self.rng.choices(WORDS, k=self.rng.randint(1, 6)))
         while len(text) < shortest:
             text += " " + self.rng.choice(WORDS)
-        return text[:int(longest)].rstrip() if longest is not None and len(text) > longest else text
+        if longest is None or len(text) <= longest:
+            return text
+        cut = text[:int(longest)]
+        return cut.rstrip() if len(cut.rstrip()) >= shortest else cut  # no trailing space unless it is needed
 
 
 def _bounds(schema: Mapping[str, Any]) -> tuple[float, float]:

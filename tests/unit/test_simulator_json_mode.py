@@ -17,7 +17,7 @@ from multillm.common.providers import SPECS
 from multillm.common.simulator import SimulatorConfig, count_tokens
 from multillm.common.simulator.handlers import FORMATS
 from multillm.common.simulator.json_mode import gemini_json, json_answer, openai_json, schema_problem
-from multillm.common.simulator.plan import Ask, make_plan
+from multillm.common.simulator.plan import Ask, make_plan, tool_arguments
 from multillm.common.simulator.schema_values import schema_value
 
 VERDICT = {"type": "object", "additionalProperties": False, "required": ["verdict", "reason"],
@@ -212,3 +212,10 @@ def test_gemini_stream_and_completion_carry_the_same_json():
 def test_plain_requests_still_get_words():
     plan = make_plan(SimulatorConfig(), "openai", Ask(model="gpt-4o-mini", prompt="Hi", prompt_tokens=1), None, {})
     assert not plan.text.startswith("{") and len(plan.chunks) == SimulatorConfig().default_max_tokens
+
+
+def test_a_forced_tool_used_as_a_classifier_picks_its_enum_by_request():
+    picks = {tool_arguments(VERDICT, f"answer {i}")["verdict"] for i in range(20)}
+    assert picks == {"pass", "fail"}
+    assert tool_arguments(VERDICT, "same") == tool_arguments(VERDICT, "same")
+    assert tool_arguments(VERDICT)["verdict"] == "pass"  # no request to go by: the first value
