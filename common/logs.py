@@ -2,7 +2,7 @@
 JSON when the handler does not write to a terminal (a container, a file, a log shipper) and a
 human line when it does.
 
-A JSON line: {"ts": "2026-11-25T11:03:52.637Z", "level": "warning", "logger": "multillm.runner",
+A JSON line: {"ts": "2026-11-25T11:03:52.637Z", "level": "WARNING", "logger": "multillm.runner",
 "message": "...", "job_id": "...", "provider": "openai", "model": "gpt-4o-mini", "attempt": 2}; the job
 fields appear when the line was logged inside a job (`job_context`, set by the runner around an
 attempt) or passed with `extra=`, and "exc" holds a traceback.
@@ -76,7 +76,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
+            "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             **_job_fields(record),

@@ -84,7 +84,7 @@ def test_a_line_logged_inside_a_job_is_json_with_the_job_fields(json_lines):
     dropped = [line for line in lines if "frequency_penalty" in line["message"]]
     assert dropped, lines
     line = dropped[0]
-    assert line["level"] == "warning" and line["logger"].startswith("multillm.")
+    assert line["level"] == "WARNING" and line["logger"].startswith("multillm.")
     assert (line["job_id"], line["provider"], line["model"], line["attempt"]) == \
         (job.job_id, "anthropic", "claude-3-5-haiku-latest", 1)
     assert line["ts"].endswith("Z")
