@@ -56,7 +56,7 @@ def rss_mib(pid: int) -> float:
             status = Path(f"/proc/{p}/status").read_text()
         except FileNotFoundError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0)  # 0: exited
     return total / 1024
 
 
