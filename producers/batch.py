@@ -88,7 +88,7 @@ class BatchRun:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         rid = run_id(self.input_path, self.targets, self.out_dir)
         earlier = self._earlier()
-        progress = Progress(total={t.name: 0 for t in self.targets} | ({self.judge_name: 0} if self.judge else {}))
+        progress = self._totals()
         pending: dict[str, Waiting] = {}
         self._shown, self._rejudged = 0.0, 0
         self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", mapping={"input": str(self.input_path), "state": "running"})
@@ -104,21 +104,28 @@ class BatchRun:
         self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", "state", "finished")
         return progress
 
-    def _earlier(self) -> dict[Key, dict[str, Any] | None]:
-        """Keys already in the output: None when complete, the row when it still wants a verdict."""
-        found: dict[Key, dict[str, Any] | None] = {}
+    def _totals(self) -> Progress:
+        """Jobs to expect, from a first pass over the input (which also finds a bad line before any is sent)."""
+        progress = Progress(total={t.name: 0 for t in self.targets} | ({self.judge_name: 0} if self.judge else {}))
+        for line in read_lines(self.input_path):
+            for target in self.targets:
+                progress.add_total(target.name)
+                if self.judge is not None and line.expected is not None:
+                    progress.add_total(self.judge_name)  # less one for each answer that fails
+        return progress
+
+    def _earlier(self) -> dict[Key, dict[str, Any] | bool]:
+        """Keys already in the output: the row when it still wants a verdict, else whether it has one."""
+        found: dict[Key, dict[str, Any] | bool] = {}
         if self.output.exists():
             for row in read_results(self.output):
-                found[row_key(row)] = row if self.judge and wants_verdict(row) else None
+                found[row_key(row)] = row if self.judge and wants_verdict(row) else "judge" in row["metrics"]
         return found
 
-    def _start(self, rid: str, line: Line, target: Target, earlier: dict[Key, dict[str, Any] | None],
+    def _start(self, rid: str, line: Line, target: Target, earlier: dict[Key, dict[str, Any] | bool],
                pending: dict[str, Waiting], out: IO[str], progress: Progress) -> bool:
         """Send what this line still needs on this target; False when the run must stop."""
         judged = self.judge is not None and line.expected is not None
-        progress.add_total(target.name)
-        if judged:
-            progress.add_total(self.judge_name)
         key = (line.custom_id, target.provider, target.model)
         if key not in earlier:
             if not self._room(pending, out, progress, rid):
@@ -127,9 +134,11 @@ class BatchRun:
             return True
         progress.resumed(target.name)
         row = earlier[key]
-        if row is None:  # complete (judged, or nothing to judge)
-            if judged:
+        if not isinstance(row, dict):  # complete: judged, or nothing to judge (its answer failed)
+            if judged and row:
                 progress.resumed(self.judge_name)
+            elif judged:
+                progress.add_total(self.judge_name, -1)
             return True
         if not self._room(pending, out, progress, rid):
             return False

@@ -32,16 +32,34 @@ def sample_path() -> Path:
     return Path(str(resources.files("multillm.producers") / "data" / "sample.jsonl"))
 
 
+JUDGE_COLUMNS = ("score", "judged", "judge errors", "judge $")
+
+
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    """The comparison, and in judge mode the judge's figures in a second table so both fit a terminal."""
     if not console.is_terminal:
-        console.width = max(console.width, 200)  # a comparison table is wider than a pipe's 80 columns
-    table = Table(title="Comparison")
-    for column in rows[0] if rows else []:
-        left = column in ("provider/model", "errors")
-        table.add_column(column, justify="left" if left else "right", no_wrap=column == "provider/model")
+        console.width = max(console.width, 160)  # a comparison table is wider than a pipe's 80 columns
+    judged = bool(rows) and "judged" in rows[0]
+    main = [c for c in (rows[0] if rows else []) if not (judged and c in JUDGE_COLUMNS[1:])]
+    console.print(_table("Comparison", rows, main))
+    if judged:
+        console.print(_table("Judge verdicts", rows, ["provider/model", *JUDGE_COLUMNS]))
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        cells = [fmt(r[column], column) for r in rows]
+        if column in ("provider/model", "errors"):
+            table.add_column(column, justify="left", overflow="fold", min_width=6)
+        else:  # figures are never cut: headings take two lines ("latency", "p50 s") instead
+            heading = column.replace(" ", "\n", 1) if " " in column and len(column) > max(map(len, cells), default=0) \
+                else column
+            width = max([*map(len, cells), *map(len, heading.split("\n"))])
+            table.add_column(heading, justify="right", no_wrap=True, min_width=width)
     for row in rows:
-        table.add_row(*(fmt(v, k) for k, v in row.items()))
-    console.print(table)
+        table.add_row(*(fmt(row[c], c) for c in columns))
+    return table
 
 
 def eta_text(seconds: float | None) -> str:

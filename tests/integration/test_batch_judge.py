@@ -86,7 +86,7 @@ def test_judged_batch_resumes_without_judging_twice_and_reports_the_verdicts(sys
 
     result = CliRunner().invoke(batch_app, ["report", str(out)])  # rebuilt from the file: no Redis, no judge
     assert result.exit_code == 0, result.output
-    assert "judge errors" in result.output and requests(system).get("openai", 0) - before.get("openai", 0) == 12
+    assert "Judge verdicts" in result.output and requests(system).get("openai", 0) - before.get("openai", 0) == 12
     assert {"score.png", "cost.png", "report.html"} <= {p.name for p in out.iterdir()}
 
 
@@ -97,8 +97,10 @@ def test_answers_from_an_unjudged_run_are_judged_without_asking_again(system, tm
     with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
         BatchRun(client, data, targets, out, window=4).run()
         before = requests(system)
-        BatchRun(client, data, targets, out, window=4, judge=JUDGE).run()
+        progress = BatchRun(client, data, targets, out, window=4, judge=JUDGE).run()
     after = requests(system)
+    name = f"judge {JUDGE.name}"
+    assert progress.total[name] == progress.done[name] == 6  # the failed answer needs no verdict
     assert after.get("grok", 0) == before.get("grok", 0)  # no answer asked again
     assert after.get("openai", 0) - before.get("openai", 0) == 6  # only the verdicts
     rows = rows_of(out)  # compacted: one row per line, now with its verdict
