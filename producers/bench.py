@@ -60,6 +60,12 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         kids = [int(c) for t in os.listdir(f"/proc/{pid}/task")
@@ -218,6 +224,7 @@ class _Systems:
 
     b: Bench
     plain: PlainCelery
+    plain_pid: int
     concurrency: int
     max_tokens: int
 
@@ -231,6 +238,10 @@ class _Systems:
     def celery(self, n: int) -> tuple[float, int]:
         took, texts = self.plain.run(n, PROMPT, MODEL, self.max_tokens)
         return took, sum(1 for t in texts if len(t.split()) == self.max_tokens)
+
+    def http_pid(self, name: str) -> int:
+        """The process that streams from the provider for system `name`."""
+        return {"multillm": self.b.worker_pid(), "celery": self.plain_pid}.get(name, os.getpid())
 
     def multillm(self, n: int) -> tuple[float, int]:
         start = time.perf_counter()
@@ -246,24 +257,29 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
     sim = ["--ttft-ms", "0", "--tokens-per-second", "0"]
     seconds: dict[str, list[float]] = {"multillm": [], "direct": [], "litellm": [], "celery": []}
     ok: dict[str, int] = dict.fromkeys(seconds, 0)
+    busy: dict[str, list[float]] = {name: [] for name in seconds}  # CPU share of the process doing the HTTP work
     with Bench(concurrency=concurrency, sim_args=sim) as b:
         plain = PlainCelery(b.system.redis_url)
         worker = start_plain_worker(b.system.worker_env(), concurrency)
         b.system.processes.append(worker)  # stopped with the system
         try:
             plain.wait_ready(worker)
-            systems = _Systems(b, plain, concurrency, max_tokens)
+            systems = _Systems(b, plain, worker.pid, concurrency, max_tokens)
             runs = {name: getattr(systems, name) for name in seconds}
             for run in runs.values():
                 run(200)  # warm connections and code paths
             for _ in range(rounds):
                 for name, run in runs.items():
+                    cpu = cpu_seconds(systems.http_pid(name))
                     took, succeeded = run(jobs)
                     seconds[name].append(took)
+                    busy[name].append((cpu_seconds(systems.http_pid(name)) - cpu) / took)
                     ok[name] += succeeded
         finally:
             plain.close()
-    return _throughput_figures(jobs, concurrency, max_tokens, seconds, ok)
+    figures = _throughput_figures(jobs, concurrency, max_tokens, seconds, ok)
+    figures.update({f"{name}_http_process_cpu": statistics.median(share) for name, share in busy.items()})
+    return figures
 
 
 def _throughput_figures(jobs: int, concurrency: int, max_tokens: int, seconds: dict[str, list[float]],

@@ -13,11 +13,12 @@ SYSTEMS = {
 
 
 def throughput_table(f: dict[str, Any]) -> str:
-    rows = ["| system | jobs/s (median of rounds) | each round | ratio to direct | succeeded |", "|---|---|---|---|---|"]
+    rows = ["| system | jobs/s (median of rounds) | each round | ratio to direct | succeeded "
+            "| CPU of the process streaming from the provider |", "|---|---|---|---|---|---|"]
     for name, label in SYSTEMS.items():
         rounds = ", ".join(f"{r:.1f}" for r in f[f"{name}_rounds_jobs_s"])
         rows.append(f"| {label} | {f[f'{name}_jobs_s']:.1f} | {rounds} | {f[f'{name}_ratio']:.2f} | "
-                    f"{f[f'{name}_succeeded']:,} of {f['jobs'] * f['rounds']:,} |")
+                    f"{f[f'{name}_succeeded']:,} of {f['jobs'] * f['rounds']:,} | {f[f'{name}_http_process_cpu']:.0%} |")
     return "\n".join(rows)
 
 
