@@ -5,6 +5,8 @@
 
 Faults by header `x-simulator-fault: NAME` or a `[[fault:NAME]]` marker in the last user message;
 control API under `/_simulator/` (config, stats, reset). A token is a whitespace-separated word.
+A request for JSON output (OpenAI `response_format`, Gemini `responseMimeType` with a schema) gets
+deterministic JSON that fits the schema (`json_mode.py`, `schema_values.py`).
 """
 
 from .config import FAULTS, SIMULATED_KEY, QuotaLimits, SimulatorConfig
