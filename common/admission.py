@@ -1,5 +1,5 @@
 """Per-tenant request limits at the producer: the seed's RateLimitConfig, across all providers
-(`RATE_LIMIT_*`) and per provider (`<PREFIX>_RATE_LIMIT_*`), counted per tenant.
+(`TENANT_RATE_LIMIT_*`) and per provider (`<PREFIX>_TENANT_RATE_LIMIT_*`), counted per tenant.
 
 A tenant over a limit is refused at submit with the configured message and the time until a slot
 frees, before anything is written or enqueued, so one caller cannot flood the queues that every
@@ -32,16 +32,17 @@ class Admission:
         self.settings = settings
 
     def enabled(self, provider: str) -> bool:
-        return self.settings.rate_limit.enabled or self.settings.provider(provider).rate_limit.enabled
+        return self.settings.tenant_rate_limit.enabled or self.settings.provider(provider).tenant_rate_limit.enabled
 
     def admit(self, tenant: str, provider: str, job_id: str) -> None:
         """Count the submit of `job_id`, or raise TenantRateLimited (nothing counted)."""
-        per_provider = self.settings.provider(provider).rate_limit
-        windows = tenant_windows(tenant, provider, self.settings.rate_limit, per_provider)
+        every = self.settings.tenant_rate_limit
+        per_provider = self.settings.provider(provider).tenant_rate_limit
+        windows = tenant_windows(tenant, provider, every, per_provider)
         if not windows:
             return
         rule = QuotaRule(f"tenant-{provider}", tenant, windows)
         decision = self.quota.acquire(rule, job_id, 1)
         if not decision.granted:
-            refused = per_provider if decision.reason == provider else self.settings.rate_limit
+            refused = per_provider if decision.reason == provider else every
             raise TenantRateLimited(refused.message, tenant=tenant, provider=provider, retry_after=decision.wait_s)

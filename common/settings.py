@@ -44,6 +44,7 @@ class ProviderSettings(BaseModel):
     # Celery's own per-worker task rate limit ("10/s", "600/m"); a local guard only.
     task_rate_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?/[smh]$")
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    tenant_rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # per tenant, at submit
     # The account's quota, shared by every worker through Redis (multillm.common.quota).
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
@@ -69,6 +70,7 @@ class Settings(BaseModel):
     log_level: LogLevel = "info"
     encryption_master_key: SecretStr | None = None
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    tenant_rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # per tenant, at submit
     job_deadline_s: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=50)
     lease_ttl_s: float = Field(default=10.0, ge=1.0)
@@ -169,7 +171,14 @@ def env_names(provider_id: str) -> dict[str, str]:
              f"{p}_CONCURRENCY": "concurrency", f"{p}_TASK_RATE_LIMIT": "task_rate_limit",
              f"{p}_RPM": "rpm", f"{p}_TPM": "tpm", f"{p}_ITPM": "itpm", f"{p}_OTPM": "otpm",
              f"{p}_MAX_CONCURRENT": "max_concurrent"}
-    names.update({f"{p}_{var}": f"rate_limit.{field}" for var, field in RATE_LIMIT_VARS.items()})
+    names.update(rate_limit_names(f"{p}_"))
+    return names
+
+
+def rate_limit_names(prefix: str = "") -> dict[str, str]:
+    """`RATE_LIMIT_*` (a provider key's window) and `TENANT_RATE_LIMIT_*` (each tenant's, at submit)."""
+    names = {f"{prefix}{var}": f"rate_limit.{field}" for var, field in RATE_LIMIT_VARS.items()}
+    names.update({f"{prefix}TENANT_{var}": f"tenant_rate_limit.{field}" for var, field in RATE_LIMIT_VARS.items()})
     return names
 
 
@@ -194,7 +203,7 @@ def _var_for(loc: tuple[Any, ...], provider_id: str | None) -> str:
         path = path.removeprefix(f"providers.{provider_id}.")
         names = env_names(provider_id)
     else:
-        names = {**GLOBAL_VARS, **{k: f"rate_limit.{v}" for k, v in RATE_LIMIT_VARS.items()}}
+        names = {**GLOBAL_VARS, **rate_limit_names()}
     return next((var for var, field in names.items() if field == path), path)
 
 
@@ -202,8 +211,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; one ConfigurationError lists every problem."""
     env = os.environ if env is None else env
     data = _pick(env, GLOBAL_VARS)
-    rate = _pick(env, {k: f"rate_limit.{v}" for k, v in RATE_LIMIT_VARS.items()})
-    data.update(rate)
+    data.update(_pick(env, rate_limit_names()))
     problems: list[str] = []
     providers: dict[str, ProviderSettings] = {}
     for pid in SPECS:

@@ -52,10 +52,7 @@ def run(inline_wait_s: float) -> dict[str, Any]:
     settings = load_settings(env)
     options = SystemOptions(providers=[LIMITED, FREE], concurrency=SLOTS, simulator_args=SIM_ARGS,
                             extra_env=env, one_worker=True)
-    # The key's window is a worker-side quota here; the producer (which would also count it per tenant)
-    # gets no limit, so that all 60 jobs are queued at once.
-    producer = load_settings({k: v for k, v in env.items() if "RATE_LIMIT" not in k})
-    with EmbeddedSystem(settings, options) as system, MultiLLM(system.redis_url, settings=producer) as client:
+    with EmbeddedSystem(settings, options) as system, MultiLLM(system.redis_url, settings=settings) as client:
         start = time.monotonic()
         limited = [client.submit(LIMITED, "Name a river.", max_tokens=8).job_id for _ in range(JOBS)]
         free_submitted = {}

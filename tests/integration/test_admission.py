@@ -13,8 +13,8 @@ from .conftest import settings_for
 
 
 def test_a_flooding_tenant_is_refused_and_others_are_not(own_redis: str):
-    settings = settings_for(own_redis, {"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "3",
-                                        "OPENAI_RATE_LIMIT_MESSAGE": "Too many chats for this tenant."})
+    settings = settings_for(own_redis, {"OPENAI_TENANT_RATE_LIMIT_ENABLED": "true", "OPENAI_TENANT_RATE_LIMIT_MAX_REQUESTS": "3",
+                                        "OPENAI_TENANT_RATE_LIMIT_MESSAGE": "Too many chats for this tenant."})
     raw = redis.Redis.from_url(own_redis)
     with MultiLLM(own_redis, settings=settings) as client:
         for i in range(3):

@@ -1,4 +1,4 @@
-"""Per-tenant request limits at the producer (the seed's RateLimitConfig), on fakeredis."""
+"""Per-tenant request limits at the producer (the seed's RateLimitConfig, TENANT_RATE_LIMIT_*), on fakeredis."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def admission(env: dict[str, str]) -> Admission:
 
 
 def test_a_tenant_over_the_global_limit_is_refused_with_the_configured_message():
-    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "3",
-                      "RATE_LIMIT_MESSAGE": "Slow down, please."})
+    gate = admission({"TENANT_RATE_LIMIT_ENABLED": "true", "TENANT_RATE_LIMIT_MAX_REQUESTS": "3",
+                      "TENANT_RATE_LIMIT_MESSAGE": "Slow down, please."})
     for i, provider in enumerate(["openai", "anthropic", "google"]):
         gate.admit("acme", provider, f"j{i}")
     with pytest.raises(TenantRateLimited) as refused:
@@ -28,7 +28,7 @@ def test_a_tenant_over_the_global_limit_is_refused_with_the_configured_message()
 
 
 def test_tenants_are_counted_apart():
-    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "2"})
+    gate = admission({"TENANT_RATE_LIMIT_ENABLED": "true", "TENANT_RATE_LIMIT_MAX_REQUESTS": "2"})
     for tenant in ("acme", "globex"):
         gate.admit(tenant, "openai", f"{tenant}-1")
         gate.admit(tenant, "openai", f"{tenant}-2")
@@ -37,8 +37,8 @@ def test_tenants_are_counted_apart():
 
 
 def test_a_per_provider_limit_leaves_other_providers_open():
-    gate = admission({"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1",
-                      "OPENAI_RATE_LIMIT_MESSAGE": "OpenAI budget spent."})
+    gate = admission({"OPENAI_TENANT_RATE_LIMIT_ENABLED": "true", "OPENAI_TENANT_RATE_LIMIT_MAX_REQUESTS": "1",
+                      "OPENAI_TENANT_RATE_LIMIT_MESSAGE": "OpenAI budget spent."})
     gate.admit("acme", "openai", "a")
     with pytest.raises(TenantRateLimited, match="OpenAI budget spent"):
         gate.admit("acme", "openai", "b")
@@ -47,8 +47,8 @@ def test_a_per_provider_limit_leaves_other_providers_open():
 
 
 def test_a_refused_submit_counts_against_no_window():
-    gate = admission({"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "5",
-                      "OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1"})
+    gate = admission({"TENANT_RATE_LIMIT_ENABLED": "true", "TENANT_RATE_LIMIT_MAX_REQUESTS": "5",
+                      "OPENAI_TENANT_RATE_LIMIT_ENABLED": "true", "OPENAI_TENANT_RATE_LIMIT_MAX_REQUESTS": "1"})
     gate.admit("acme", "openai", "first")
     for i in range(10):
         with pytest.raises(TenantRateLimited):
@@ -64,3 +64,16 @@ def test_no_limit_configured_admits_everything():
     assert not gate.enabled("openai")
     for i in range(100):
         gate.admit("acme", "openai", f"j{i}")
+
+
+def test_a_malformed_tenant_limit_is_named_by_its_variable():
+    from multillm.common.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as bad:
+        admission({"TENANT_RATE_LIMIT_MAX_REQUESTS": "0", "GROK_TENANT_RATE_LIMIT_WINDOW_MS": "soon"})
+    assert "TENANT_RATE_LIMIT_MAX_REQUESTS" in str(bad.value) and "GROK_TENANT_RATE_LIMIT_WINDOW_MS" in str(bad.value)
+
+
+def test_the_provider_key_window_does_not_limit_tenants():
+    gate = admission({"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1"})
+    assert not gate.enabled("openai")  # RATE_LIMIT_* is the key's quota, enforced in workers
