@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..common import keys
-from ..common.errors import ConfigurationError
+from ..common.errors import ConfigurationError, TenantRateLimited
 from ..common.jobs import JobResult
 from .batch_input import CHAT_OPTION_FIELDS, Line, Target, parse_line, parse_targets, read_lines
 from .batch_output import Key, answer_text, compact, output_row, read_results, row_key, wants_verdict
@@ -155,12 +155,24 @@ class BatchRun:
     def _cancelled(self, rid: str) -> bool:
         return self.client.redis.hget(f"{BATCH_PREFIX}:{rid}", "state") == b"cancelling"
 
+    def _send(self, provider: str, messages: Any, **kwargs: Any) -> bool:
+        """Submit, waiting out the tenant's TENANT_RATE_LIMIT_* refusals; False if stopped while waiting."""
+        while True:
+            try:
+                self.client.submit(provider, messages, **kwargs)
+                return True
+            except TenantRateLimited as refused:
+                until = time.monotonic() + max(refused.retry_after, 0.05)
+                while (left := until - time.monotonic()) > 0:
+                    if self.stop_requested():
+                        return False
+                    time.sleep(min(0.25, left))
+
     def _submit(self, rid: str, line: Line, target: Target, pending: dict[str, Waiting]) -> None:
         job_id = job_id_for(rid, line, target)
-        self.client.submit(target.provider, line.messages, model=target.model, job_id=job_id,
-                           deadline_s=self.deadline_s, metadata={"batch": rid, "custom_id": line.custom_id[:100]},
-                           **line.options)
-        pending[job_id] = Waiting(line, target)
+        if self._send(target.provider, line.messages, model=target.model, job_id=job_id, deadline_s=self.deadline_s,
+                      metadata={"batch": rid, "custom_id": line.custom_id[:100]}, **line.options):
+            pending[job_id] = Waiting(line, target)
 
     def _submit_judge(self, rid: str, line: Line, target: Target, row: dict[str, Any], pending: dict[str, Waiting],
                       out: IO[str], progress: Progress) -> None:
@@ -169,15 +181,16 @@ class BatchRun:
         messages, options = judge_request(question_of(line.messages), str(line.expected), answer_text(row))
         job_id = judge_job_id(rid, line, target, judge)
         try:
-            self.client.submit(judge.provider, messages, model=judge.model, job_id=job_id, deadline_s=self.deadline_s,
-                               fallback=self.judge_fallback, metadata={"batch": rid, "judge_of": target.name,
-                                                                       "custom_id": line.custom_id[:100]}, **options)
+            sent = self._send(judge.provider, messages, model=judge.model, job_id=job_id, deadline_s=self.deadline_s,
+                              fallback=self.judge_fallback, metadata={"batch": rid, "judge_of": target.name,
+                                                                      "custom_id": line.custom_id[:100]}, **options)
         except ConfigurationError as exc:  # e.g. the answer is too long for the judge: that line is unjudged
             row["metrics"]["judge"] = judge_error("refused", str(exc), judge.provider, judge.model)
             progress.finished(self.judge_name, ok=False)
             out.write(json.dumps(row) + "\n")
             return
-        pending[job_id] = Waiting(line, target, row)
+        if sent:  # else stopped: the answer is collected and judged again on resume
+            pending[job_id] = Waiting(line, target, row)
 
     def _collect(self, pending: dict[str, Waiting], out: IO[str], progress: Progress, rid: str) -> None:
         ids = list(pending)

@@ -62,3 +62,16 @@ def test_batch_across_providers_resumes_and_reports(system, tmp_path):
     stats = httpx.get(f"{system.simulator_url}/_simulator/stats", timeout=5).json()["requests"]
     resumed = sum(stats.values()) - sum(requests_before.values())
     assert resumed <= 27 - partial + 3  # the resumed run asked only for what was missing (plus retries)
+
+
+def test_a_batch_waits_out_its_tenant_rate_limit_and_answers_every_line(system, tmp_path):
+    data, out = tmp_path / "in.jsonl", tmp_path / "out"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}", "max_tokens": 4}) + "\n"
+                            for i in range(6)))
+    limited = settings_for(system.redis_url, {"TENANT_RATE_LIMIT_ENABLED": "true", "TENANT_RATE_LIMIT_MAX_REQUESTS": "4",
+                                              "TENANT_RATE_LIMIT_WINDOW_MS": "1000"})
+    with MultiLLM(system.redis_url, settings=limited) as client:
+        progress = BatchRun(client, data, parse_targets(["openai"], []), out).run()
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sum(progress.done.values()) == 6 and sorted(r["custom_id"] for r in rows) == [f"q{i}" for i in range(6)]
+    assert all(r["error"] is None for r in rows)
