@@ -14,13 +14,16 @@ import time
 from collections.abc import Iterator
 
 import redis
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import keys
+from .health import Circuit
 from .jobs import JobResult
 from .providers.catalog import SPECS
+from .quota import Quota, rule_for
+from .settings import Settings
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 JOBS = Counter("multillm_jobs", "Jobs ended, by status", ["provider", "model", "status"])
@@ -33,9 +36,8 @@ COST = Counter("multillm_cost_usd", "Cost at list prices, USD", ["provider", "mo
 RETRIES = Counter("multillm_retries", "Attempts retried after a retryable error", ["provider", "model", "code"])
 FALLBACKS = Counter("multillm_fallbacks", "Jobs moved to another provider, from this one", ["provider", "model"])
 RATE_LIMITED = Counter("multillm_rate_limited", "429s received from the provider", ["provider"])
-QUOTA_WAIT = Counter("multillm_quota_wait_seconds", "Time spent waiting for quota", ["provider"])
-CIRCUIT_OPEN = Gauge("multillm_circuit_open", "1 while the provider's circuit is open", ["provider"],
-                     multiprocess_mode="max")
+QUOTA_WAIT = Counter("multillm_quota_wait_seconds", "Time jobs waited for quota, in the task or back on the queue",
+                     ["provider"])
 
 
 def record_result(result: JobResult) -> None:
@@ -67,8 +69,34 @@ def record_quota_wait(provider: str, seconds: float) -> None:
     QUOTA_WAIT.labels(provider).inc(seconds)
 
 
-def set_circuit(provider: str, is_open: bool) -> None:
-    CIRCUIT_OPEN.labels(provider).set(1 if is_open else 0)
+class StateCollector(Collector):
+    """What every worker shares through Redis, read at scrape time so that every worker reports the
+    same current figures: each provider's circuit state and its key's quota use (the environment
+    key's, as `multillm quotas` shows)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.circuit = Circuit(client)
+        self.quota = Quota(client)
+        self.settings = settings
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        circuit = GaugeMetricFamily("multillm_circuit_open", "1 while the provider's circuit is open", labels=["provider"])
+        used = GaugeMetricFamily("multillm_quota_used", "Requests or tokens used in the quota window now",
+                                 labels=["provider", "window"])
+        limit = GaugeMetricFamily("multillm_quota_limit", "The quota window's limit", labels=["provider", "window"])
+        for provider in SPECS:
+            circuit.add_metric([provider], 1 if self.circuit.state(provider) == "open" else 0)
+            ps = self.settings.provider(provider)
+            rule = rule_for(ps, ps.api_key.get_secret_value() if ps.api_key else "", self.settings.rate_limit)
+            figures = self.quota.usage(rule) if rule.windows else {}
+            for window in rule.windows:
+                now = figures[window.name]
+                assert isinstance(now, dict)
+                used.add_metric([provider, window.name], now["used"])
+                limit.add_metric([provider, window.name], window.limit)
+        yield circuit
+        yield used
+        yield limit
 
 
 class QueueCollector(Collector):
@@ -118,7 +146,7 @@ class QueueCollector(Collector):
             return 0.0
 
 
-def start_metrics_server(port: int, client: redis.Redis) -> None:
+def start_metrics_server(port: int, client: redis.Redis, settings: Settings) -> None:
     """Expose /metrics on `port` (127.0.0.1 unless MULTILLM_METRICS_ADDR says otherwise)."""
     registry: CollectorRegistry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -127,11 +155,13 @@ def start_metrics_server(port: int, client: redis.Redis) -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     registry.register(QueueCollector(client))
+    registry.register(StateCollector(client, settings))
     start_http_server(port, addr=os.environ.get("MULTILLM_METRICS_ADDR", "127.0.0.1"), registry=registry)
 
 
 def metric_names() -> set[str]:
     """Every metric family this module exports (for checking dashboards and alert rules)."""
     names = {m._name for m in (JOBS, ERRORS, LATENCY, TTFT, TOKENS, COST, RETRIES, FALLBACKS, RATE_LIMITED,
-                               QUOTA_WAIT, CIRCUIT_OPEN)}
-    return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds", "multillm_workers"}
+                               QUOTA_WAIT)}
+    return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds", "multillm_workers",
+                    "multillm_circuit_open", "multillm_quota_used", "multillm_quota_limit"}

@@ -237,7 +237,7 @@ class Attempt:
         rule = rule_for(ps, api_key, rt.settings.rate_limit)
         reservation = f"{job.job_id}:{self.lease.attempt}"
         with rt.quota.reserved(rule, reservation, job_tokens(job), inline_wait_s=rt.settings.quota_inline_wait_s,
-                               deadline_at=job.deadline_at):
+                               deadline_at=job.deadline_at, sleep=self._wait_for_quota):
             self._emit("start", provider=job.provider, model=job.model)
             try:
                 self._call(api_key)
@@ -248,6 +248,10 @@ class Attempt:
                 used = self.outcome.usage
                 if used.total_tokens:
                     rt.quota.reconcile(rule, reservation, TokenCount(used.input_tokens, used.output_tokens))
+
+    def _wait_for_quota(self, seconds: float) -> None:
+        metrics.record_quota_wait(self.job.provider, seconds)
+        time.sleep(seconds)
 
     def _call(self, api_key: str) -> None:
         job, rt = self.job, self.rt
@@ -345,6 +349,7 @@ class Attempt:
 
     def _hand_back(self, wait_s: float) -> Outcome:
         """Quota says wait longer than a slot should be held: back to the queue, not an attempt."""
+        metrics.record_quota_wait(self.job.provider, wait_s)
         self.rt.redis.decr(attempts_key(self.job.job_id))
         self.rt.leases.release(self.lease, resume_in=wait_s)
         return Outcome("retry", retry_in=wait_s)

@@ -13,7 +13,6 @@ import logging
 from ..common import keys
 from ..common.errors import MultiLLMError
 from ..common.health import Health, assess, recent_outcomes, write_order
-from ..common.metrics import set_circuit
 from ..common.providers import SPECS, create_provider
 from ..common.settings import get_settings
 from .app import app
@@ -59,7 +58,6 @@ def check_health() -> list[Health] | None:
         probe_ok = probe(provider)
         if probe_ok and rt.circuit.state(provider) == "half_open":
             rt.circuit.record(provider, True)  # the probe is the half-open trial call
-        set_circuit(provider, rt.circuit.state(provider) == "open")
         outcomes = recent_outcomes(rt.redis, provider, rt.settings.health_window_s)
         healths.append(assess(provider, outcomes, rt.circuit.state(provider), probe_ok))
     order = write_order(rt.redis, healths)

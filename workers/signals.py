@@ -68,7 +68,7 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
         from ..common.metrics import start_metrics_server
         from .tasks import runtime
 
-        start_metrics_server(port, runtime().redis)
+        start_metrics_server(port, runtime().redis, runtime().settings)
 
 
 @worker_shutdown.connect

@@ -11,6 +11,7 @@ from multillm.producers.client import MultiLLM
 from multillm.producers.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
+from .test_observability import counter
 
 LIMIT, WINDOW_S = 8, 2.0
 QUOTA_ENV = {"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": str(LIMIT),
@@ -21,7 +22,7 @@ QUOTA_ENV = {"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUEST
 @pytest.fixture(scope="module")
 def system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
     running = make_system(own_redis, tmp_path_factory.mktemp("quota"), ["openai"], env=QUOTA_ENV,
-                          simulator_args=["--ttft-ms", "5", "--tokens-per-second", "100"], concurrency=8)
+                          simulator_args=["--ttft-ms", "5", "--tokens-per-second", "100"], concurrency=8, metrics=True)
     with running:
         for _ in range(2):  # three worker processes share one quota
             running.start_worker("openai")
@@ -41,6 +42,9 @@ def test_no_sliding_window_exceeds_the_quota_across_three_workers(system):
     span = starts[-1] - starts[0]
     assert span >= WINDOW_S * (len(starts) / LIMIT - 1) - 0.1  # the quota held them back
     assert span <= WINDOW_S * (len(starts) / LIMIT) + 2.0  # and nearly all of it was used
+    waited = sum(counter(port, "multillm_quota_wait_seconds_total", provider="openai")
+                 for port in system.metrics_ports.values())
+    assert waited >= WINDOW_S * (len(starts) / LIMIT - 1)  # every worker counted the waits it imposed
 
 
 def test_a_429_puts_the_whole_fleet_in_cooldown(system):

@@ -336,7 +336,9 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 def exported_series() -> set[str]:
     """The sample names a worker's /metrics serves, from the families' own types."""
-    families = [*REGISTRY.collect(), *metrics.QueueCollector(fakeredis.FakeRedis()).collect()]
+    redis, settings = fakeredis.FakeRedis(), load_settings({"OPENAI_RPM": "600"})
+    families = [*REGISTRY.collect(), *metrics.QueueCollector(redis).collect(),
+                *metrics.StateCollector(redis, settings).collect()]
     ours = {f.name: f.type for f in families if f.name in metrics.metric_names()}
     assert set(ours) == metrics.metric_names()
     return {name + suffix for name, kind in ours.items() for suffix in SUFFIXES[kind]}

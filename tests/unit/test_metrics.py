@@ -68,3 +68,30 @@ def test_usage_totals_equal_the_sum_of_results():
 
 def test_metric_names_cover_every_family():
     assert {"multillm_jobs", "multillm_queue_depth", "multillm_time_to_first_token_seconds"} <= metrics.metric_names()
+
+
+def test_every_worker_reports_the_circuit_and_quota_use_from_redis():
+    from multillm.common.health import Circuit
+    from multillm.common.quota import Quota, TokenCount, rule_for
+    from multillm.common.settings import load_settings
+
+    r = fakeredis.FakeRedis()
+    settings = load_settings({"ANTHROPIC_API_KEY": "sk-ant-test-1234567890", "ANTHROPIC_RPM": "50",
+                              "ANTHROPIC_ITPM": "1000"})
+    for _ in range(5):  # five failures open the circuit, whichever worker saw them
+        Circuit(r).record("grok", ok=False)
+    ps = settings.provider("anthropic")
+    Quota(r).acquire(rule_for(ps, ps.api_key.get_secret_value(), settings.rate_limit), "j1", TokenCount(120, 30))
+    text = "\n".join(generate_latest(registry_with(metrics.StateCollector(r, settings))).decode().splitlines())
+    assert 'multillm_circuit_open{provider="grok"} 1.0' in text
+    assert 'multillm_circuit_open{provider="openai"} 0.0' in text
+    assert 'multillm_quota_used{provider="anthropic",window="rpm"} 1.0' in text
+    assert 'multillm_quota_used{provider="anthropic",window="itpm"} 120.0' in text
+    assert 'multillm_quota_limit{provider="anthropic",window="itpm"} 1000.0' in text
+    assert "sk-ant" not in text
+
+
+def registry_with(collector) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry
