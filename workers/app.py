@@ -35,6 +35,7 @@ def make_app() -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": MAX_JOB_DEADLINE_S + 3600},
         broker_connection_retry_on_startup=True,
+        broker_transport="multillm.workers.broker:Transport",  # survives Redis restarts (workers/broker.py)
         worker_send_task_events=settings.task_events,
         task_send_sent_event=settings.task_events,
         task_queues=[Queue(keys.queue(p)) for p in SPECS],

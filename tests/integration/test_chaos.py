@@ -1,21 +1,35 @@
 """Chaos that must lose nothing: workers killed repeatedly, a fault mix from the simulator, slow and
-reconnecting consumers, a Redis restart. Sizes are small here; MULTILLM_SOAK=1 runs the long soak."""
+reconnecting consumers, a Redis restart, and all of them at once (the soak). Sizes are small here;
+`--soak-minutes N` runs the soak for N minutes and the kill test with 500 jobs.
+
+The chaos and the checks live in `multillm.producers.chaos`, shared with `multillm bench soak`."""
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import kombu
 import pytest
+from kombu.common import ignore_errors
 
 from multillm.common import keys
-from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.jobs import JobResult
 from multillm.common.lease import attempts_key
+from multillm.producers.bench_soak import SoakConfig, run_soak
+from multillm.producers.chaos import (
+    FAULT_MIX,
+    WorkerKiller,
+    clear_faults,
+    consume,
+    final_text,
+    restart_redis,
+    set_fault_mix,
+    stream_problems,
+)
 from multillm.producers.client import MultiLLM
 from multillm.producers.embedded import start_redis, stop
 from multillm.producers.handle import JobHandle, JobTimeout
@@ -23,19 +37,7 @@ from multillm.producers.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
 
-SOAK = os.environ.get("MULTILLM_SOAK") == "1"
-JOBS = 500 if SOAK else 120
-
-
-def final_text(messages: list[StreamMessage]) -> str:
-    """What a consumer shows: the deltas of the last attempt (a new `start` resets the text)."""
-    text: list[str] = []
-    for m in messages:
-        if m.type == "start":
-            text = []
-        elif m.type == "delta":
-            text.append(m.text)
-    return "".join(text)
+SIMULATOR_ARGS = ["--ttft-ms", "20", "--tokens-per-second", "100", "--max-tokens", "400"]
 
 
 def result_or_history(client: MultiLLM, handle: JobHandle, timeout: float = 60) -> JobResult:
@@ -50,48 +52,36 @@ def result_or_history(client: MultiLLM, handle: JobHandle, timeout: float = 60) 
         raise AssertionError(f"job {job_id} has no result: {state} {history}") from None
 
 
-def check_no_gaps(messages: list[StreamMessage]) -> None:
-    assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
-    assert sum(1 for m in messages if m.terminal) == 1 and messages[-1].terminal
-
-
 @pytest.fixture(scope="module")
 def chaos_system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
     running = make_system(own_redis, tmp_path_factory.mktemp("chaos"), ["openai"], concurrency=16,
-                          simulator_args=["--ttft-ms", "20", "--tokens-per-second", "100", "--max-tokens", "400"])
+                          simulator_args=SIMULATOR_ARGS)
     with running:
         running.start_worker("openai")
         running.wait_for_workers(list(running.workers))
         yield running
 
 
-def test_workers_killed_repeatedly_every_job_gets_exactly_one_result(chaos_system):
+def test_workers_killed_repeatedly_every_job_gets_exactly_one_result(chaos_system, soak_minutes):
     system = chaos_system
+    jobs = 500 if soak_minutes else 120
+    killer = WorkerKiller(system, every_s=2.5)
     with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
-        handles = [client.submit("openai", f"chaos job {i}", max_tokens=150, deadline_s=120) for i in range(JOBS)]
-        stop_killing = threading.Event()
-
-        def killer() -> None:
-            while not stop_killing.wait(2.5):
-                name, process = next(iter(system.workers.items()))
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-                del system.workers[name]
-                system.start_worker("openai")
-
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
+        handles = [client.submit("openai", f"chaos job {i}", max_tokens=150, deadline_s=120) for i in range(jobs)]
+        killer.start()
         try:
             results = [h.result(timeout=180) for h in handles]
         finally:
-            stop_killing.set()
-            thread.join(10)
+            killer.stop()
         for handle, result in zip(handles, results, strict=True):
             messages = list(handle.stream(timeout=10))
-            check_no_gaps(messages)
+            assert not stream_problems(messages)
             assert result.status == "succeeded", result.error
             assert final_text(messages) == result.text
         assert any(r.attempts > 1 for r in results)  # the kills did interrupt jobs
+    assert killer.count > 0 and not killer.errors
+    system.stop()  # before the killer's thread ends: the workers it started go with it
+    killer.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +90,7 @@ def calm_system(tmp_path_factory) -> Iterator[EmbeddedSystem]:
     process, url = start_redis()
     try:
         running = make_system(url, tmp_path_factory.mktemp("calm"), ["openai"], concurrency=16,
-                              simulator_args=["--ttft-ms", "20", "--tokens-per-second", "100", "--max-tokens", "400"])
+                              simulator_args=SIMULATOR_ARGS)
         with running:
             running.start_worker("openai")
             running.wait_for_workers(list(running.workers))
@@ -111,9 +101,8 @@ def calm_system(tmp_path_factory) -> Iterator[EmbeddedSystem]:
 
 def test_fault_mix_every_job_ends_within_its_deadline(calm_system):
     system = calm_system
-    faults = ["429", "500", "503", "529", "drop", "malformed", "midstream_error", "stall_mid"]
-    httpx.put(f"{system.simulator_url}/_simulator/config", json={"fault_rate": 0.3, "faults": faults, "stall_s": 30},
-              timeout=5).raise_for_status()
+    faults = [f for f in FAULT_MIX if f != "stall"]
+    set_fault_mix(system.simulator_url, 0.3, faults, stall_s=30)
     try:
         with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
             started = time.time()
@@ -124,45 +113,88 @@ def test_fault_mix_every_job_ends_within_its_deadline(calm_system):
             assert result.timings.finished_at <= started + 30 + 5  # within its deadline (plus scheduling)
             if result.status == "failed":
                 assert result.error["code"] and result.error["message"]
-            check_no_gaps(list(handle.stream(timeout=10)))
+            assert not stream_problems(list(handle.stream(timeout=10)))
         assert sum(r.status == "succeeded" for r in results) > len(results) / 2  # retries rescued most
     finally:
-        httpx.put(f"{system.simulator_url}/_simulator/config", json={"fault_rate": 0.0}, timeout=5)
+        clear_faults(system.simulator_url)
 
 
 def test_slow_and_reconnecting_consumers_see_no_gap_and_no_duplicate(calm_system):
     system = calm_system
     with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
         handle = client.submit("openai", "a long one", max_tokens=150)
-        slow: list[StreamMessage] = []
-        for message in handle.stream(timeout=60):
-            slow.append(message)
-            time.sleep(0.02)  # a consumer slower than the producer
-        hopping: list[StreamMessage] = []
-        last = 0
-        while not hopping or not hopping[-1].terminal:  # reconnects after every 7 messages
-            for i, message in enumerate(client.job(handle.job_id).stream(timeout=30, after=last)):
-                hopping.append(message)
-                last = message.seq
-                if i == 6:
-                    break
-    check_no_gaps(slow)
-    assert hopping == slow
+        slow = consume(client, handle.job_id, "slow", timeout=60, pause_s=0.02).messages
+        hopping = consume(client, handle.job_id, "reconnecting", timeout=30, hop_every=7)
+    assert not stream_problems(slow)
+    assert hopping.reconnects > 0
+    assert hopping.messages == slow
 
 
 def test_redis_restart_with_persistence_loses_no_accepted_job(tmp_path: Path):
     data = tmp_path / "redis"
     process, url = start_redis(data_dir=data, persist=True)
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
     try:
         system = make_system(url, tmp_path / "logs", ["openai"], concurrency=8,
                              simulator_args=["--ttft-ms", "10", "--tokens-per-second", "50"])
         with system, MultiLLM(url, settings=settings_for(url)) as client:
             handles = [client.submit("openai", f"survive {i}", max_tokens=30, deadline_s=120) for i in range(40)]
             time.sleep(0.5)  # part-way through the run
-            stop([process])
-            process, _ = start_redis(port=port, data_dir=data, persist=True)
+            process = restart_redis(process, url, data)
             results = [h.result(timeout=120) for h in handles]
         assert all(r.status == "succeeded" for r in results), [r.error for r in results if r.error][:3]
     finally:
         stop([process])
+
+
+def test_worker_connection_survives_redis_going_away_mid_poll():
+    """Redis goes away while a worker's consumer waits on BRPOP holding an unacknowledged message, beside
+    a second channel (a worker's remote-control mailbox is one). Celery's consumer then calls collect()
+    and close(), ignoring connection errors (celery/worker/consumer/consumer.py,
+    on_connection_error_after_connected); anything else raised there ends the worker process."""
+    from multillm.workers.app import app
+
+    process, url = start_redis()
+    try:
+        conn = app.connection_for_read(url)
+        work = kombu.Queue("multillm.chaos-probe")
+        with conn.Producer() as producer:
+            producer.publish({"n": 1}, routing_key=work.name, declare=[work])
+        received: list[kombu.Message] = []
+        conn.Consumer(work, callbacks=[lambda body, message: received.append(message)]).consume()
+        control = kombu.Queue("multillm.chaos-probe.control", auto_delete=True,
+                              exchange=kombu.Exchange("multillm.chaos-probe.broadcast", type="fanout"))
+        kombu.Consumer(conn.channel(), [control], callbacks=[lambda body, message: None], no_ack=True).consume()
+        end = time.monotonic() + 10
+        while not received and time.monotonic() < end:
+            with contextlib.suppress(socket.timeout):
+                conn.drain_events(timeout=1)
+        assert len(received) == 1  # delivered, not acknowledged
+        for _ in range(20):  # until nothing is left to read: the consumer then waits on BRPOP
+            try:
+                conn.drain_events(timeout=0.3)
+            except socket.timeout:
+                break
+        else:
+            pytest.fail("the consumer never went idle")
+        stop([process])
+        with contextlib.suppress(Exception):
+            conn.collect(socket_timeout=2)
+        ignore_errors(conn, conn.close)  # kombu's own Redis transport raised AttributeError here
+    finally:
+        stop([process])
+
+
+def test_soak_every_kind_of_chaos_at_once_loses_and_duplicates_nothing(tmp_path: Path, soak_minutes):
+    """The soak of `multillm bench soak`: half a minute here, `--soak-minutes` for longer."""
+    config = SoakConfig(minutes=soak_minutes or 0.5, jobs_per_minute=120, providers=("openai", "anthropic"),
+                        workers_per_provider=2, concurrency=8, log_dir=tmp_path / "logs")
+    figures = run_soak(config, echo=print)
+    assert figures["jobs_submitted"] == round(config.minutes * config.jobs_per_minute)
+    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures["examples"]
+    assert figures["consumer_text_mismatches"] == figures["replay_text_mismatches"] == 0, figures["examples"]
+    assert figures["consumer_hangs"] == figures["past_deadline"] == 0, figures["examples"]
+    assert figures["workers_exited"] == 0  # only the killer's victims died
+    assert "deadline_exceeded" not in figures["failed_by_code"]  # nothing waited out its 90 s
+    assert figures["worker_kills"] > 0 and figures["redis_restarts"] > 0 and figures["faults_total"] > 0
+    assert figures["consumers"] > 0 and not figures["chaos_errors"]
+    assert figures["ok"]
