@@ -15,13 +15,14 @@ from ..bench_fanout import bench_fanout
 from ..bench_peers import import_litellm
 from ..bench_quota import bench_quota
 from ..bench_quota_wait import bench_quota_wait
+from ..bench_soak import bench_soak
 from ..bench_tables import TABLES
 from .errors import one_line_errors
 
 
 @one_line_errors
 def bench(
-    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, batch, fanout or all")] = "all",
+    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, batch, fanout, soak or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
@@ -35,6 +36,8 @@ def bench(
     consumers: Annotated[int, typer.Option(help="Consumer processes of the fan-out run")] = 2,
     markdown: Annotated[bool, typer.Option(help="Also print each figure as a BENCHMARKS.md table")] = False,
     lines: Annotated[int, typer.Option(help="Lines for the batch run")] = 10_000,
+    minutes: Annotated[float, typer.Option(help="Duration of the chaos soak (soak is not part of all)")] = 10,
+    jobs_per_minute: Annotated[int, typer.Option(help="Jobs submitted per minute during the chaos soak")] = 240,
 ) -> None:
     """Measure the queue path against a direct client on the same simulator, in one run.
 
@@ -50,10 +53,11 @@ def bench(
         "batch": lambda: bench_batch(lines=lines),
         "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
                                        consumers=consumers, rounds=rounds),
+        "soak": lambda: bench_soak(minutes=minutes, jobs_per_minute=jobs_per_minute, echo=typer.echo),
     }
     if what not in runs and what != "all":
         raise ConfigurationError(f"WHAT: {what!r} is not one of {', '.join(runs)} or all")
-    chosen = list(runs) if what == "all" else [what]
+    chosen = [n for n in runs if n != "soak"] if what == "all" else [what]
     _check_peers(chosen, pools)  # before minutes of other runs
     typer.echo(f"machine: {machine()}")
     for name in chosen:
@@ -65,6 +69,8 @@ def bench(
         if out:
             with out.open("a") as f:
                 f.write(line + "\n")
+        if figures.get("ok") is False:  # the soak lost, duplicated or mismatched something
+            raise typer.Exit(1)
 
 
 def _check_peers(chosen: list[str], pools: list[str]) -> None:
