@@ -120,7 +120,7 @@ class Bench:
         worker = spawn(args, env=self.system.worker_env())
         self.system.processes.append(worker)
         self.system.workers[f"{name}-gevent"] = worker
-        self.system.wait_for_workers([f"{name}-gevent"])
+        self.system.wait_for_workers([f"{name}-gevent"], timeout=180)  # slow to start when the machine is busy
 
     def sim_stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.system.simulator_url}/_simulator/stats", timeout=5).json())
@@ -329,8 +329,9 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
     `prefork_children` slots (a thousand processes do not fit)."""
     require_pool(pool)
     slots = min(streams, prefork_children) if pool == "prefork" else streams
-    # Streams of 40 s, so that all of them are open at once however long the worker takes to start them.
-    sim = ["--ttft-ms", "0", "--tokens-per-second", "2"]
+    # Streams of 40 s (80 tokens at 2 per second; the simulator's answers are otherwise capped at 32
+    # tokens), so that all of them are open at once however long the worker takes to start them.
+    sim = ["--ttft-ms", "0", "--tokens-per-second", "2", "--max-tokens", "80"]
     with Bench(concurrency=slots, sim_args=sim, pool=pool) as b:
         pid = b.worker_pid()
         idle_rss, idle_pss = rss_mib(pid), pss_mib(pid)
@@ -357,9 +358,16 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
 
 
 def bench_capacity_pools(pools: list[str], streams: int = 1000, prefork_children: int = 64) -> list[dict[str, Any]]:
+    """One row per pool; a pool whose worker fails to start gets a row saying so, the others still run."""
     for pool in pools:
         require_pool(pool)
-    return [bench_capacity(streams, pool, prefork_children) for pool in pools]
+    rows: list[dict[str, Any]] = []
+    for pool in pools:
+        try:
+            rows.append(bench_capacity(streams, pool, prefork_children))
+        except ConfigurationError as exc:
+            rows.append({"pool": pool, "error": str(exc)})
+    return rows
 
 
 def median_of(runs: list[dict[str, float]], key: str) -> float:

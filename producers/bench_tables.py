@@ -26,6 +26,9 @@ def capacity_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| pool | slots | processes | concurrent streams reached | idle PSS | peak PSS | peak RSS "
              "| per stream, added | per stream, all memory / streams |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['pool']} | failed: {r['error']} |")
+            continue
         lines.append(f"| {r['pool']} | {r['slots']:,} | {r['processes']} | {r['peak_concurrent_streams']:,} "
                      f"| {r['idle_pss_mib']:.0f} MiB | {r['peak_pss_mib']:.0f} MiB | {r['peak_rss_mib']:.0f} MiB "
                      f"| {_size(r['kib_per_stream'])} | {_size(r['kib_per_stream_total'])} |")
