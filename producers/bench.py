@@ -1,6 +1,6 @@
 """Benchmarks of the queue path against a direct client, on the same simulator in the same run.
 
-    multillm bench queue --out BENCHMARKS.md
+    multillm bench throughput --markdown
 
 Each figure is measured here, on this machine, with the peer beside it; timings are medians and
 percentiles, never a single run.
