@@ -238,7 +238,7 @@ def summary_lines(f: dict[str, Any]) -> list[str]:
         f"(longest outage {f['redis_down_s_max']:g} s), submit retries {f['submit_retries']}",
         f"faults injected {f['faults_total']} of {f['simulator_requests']} provider requests: {faults}",
         f"consumers {f['consumers']}, reconnects {f.get('consumer_reconnects', 0)}; "
-        f"jobs interrupted mid-run {f['jobs_interrupted']}, retries {f['retries_published']}",
+        f"jobs with more than one attempt {f['jobs_with_several_attempts']}, retries {f['retries_published']}",
         f"lost {f['lost']}, duplicated {f['duplicated']}, consumer text mismatches {f['consumer_text_mismatches']}, "
         f"replay mismatches {f['replay_text_mismatches']}, consumer hangs {f['consumer_hangs']}, "
         f"past deadline {f['past_deadline']}",

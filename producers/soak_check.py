@@ -77,7 +77,7 @@ def check_job(tally: Tally, job: Submitted, result: JobResult | None, log: list[
     if result.error:
         tally.failed_by_code[str(result.error.get("code"))] += 1
     tally.counts["retries_published"] += sum(1 for m in log if m.type == "retry")
-    tally.counts["jobs_interrupted"] += result.attempts > 1
+    tally.counts["jobs_with_several_attempts"] += result.attempts > 1
     if sum(1 for m in log if m.terminal) > 1:
         tally.flag("results_written_twice", job.job_id)
     elif stream_problems(log):
@@ -133,7 +133,8 @@ def figures(tally: Tally, submitted: Sequence[Submitted], seen: Sequence[Seen]) 
         **{name: problems.get(name, 0) for name in (*DUPLICATES, *failing[1:])},
         "consumers": len(seen),
         **{k: tally.counts[k] for k in sorted(tally.counts) if k.startswith("consumer")},
-        "jobs_interrupted": tally.counts["jobs_interrupted"], "retries_published": tally.counts["retries_published"],
+        "jobs_with_several_attempts": tally.counts["jobs_with_several_attempts"],
+        "retries_published": tally.counts["retries_published"],
         "latency_p50_s": round(percentile(tally.latencies, 50), 2),
         "latency_p95_s": round(percentile(tally.latencies, 95), 2),
         "latency_max_s": round(max(tally.latencies, default=0.0), 2),
