@@ -40,7 +40,7 @@ from .routing import next_hop
 from .sanitize import sanitize_job
 from .schemas import ChatResult, StreamEvent
 from .settings import Settings
-from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
+from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
 from .usage import record_usage
 from .vault import Vault
 
@@ -69,6 +69,7 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
         master = settings.encryption_master_key
@@ -175,7 +176,7 @@ class Attempt:
         self.rt, self.job, self.lease = rt, job, lease
         s = rt.settings
         self.pub = Publisher(rt.redis, job.job_id, lease.owner, lease.attempt,
-                             replay_max=s.replay_max, ttl=s.replay_ttl_s)
+                             replay_max=s.replay_max, ttl=s.replay_ttl_s, batcher=rt.batcher)
         self.timings = Timings(submitted_at=job.submitted_at, started_at=time.time())
         self.outcome = ChatResult(provider=job.provider, model=job.model)
 
@@ -269,23 +270,34 @@ class Attempt:
     def _on_event(self, event: StreamEvent) -> None:
         out = self.outcome
         if event.type == "delta":
-            if self.timings.first_token_at is None:
-                self.timings.first_token_at = time.time()
             out.text += event.text
-            self._emit("delta", text=event.text)
+            if self.timings.first_token_at is None:  # the first chunk waits for no batch: time to first token
+                self.timings.first_token_at = time.time()
+                self._emit("delta", text=event.text)
+            else:
+                self._send("delta", text=event.text)
         elif event.type == "tool_call" and event.tool_call:
             out.tool_calls.append(event.tool_call)
-            self._emit("tool_call", tool_call=event.tool_call.model_dump())
+            self._send("tool_call", tool_call=event.tool_call.model_dump())
         elif event.type == "usage" and event.usage:
             out.usage = event.usage
-            self._emit("usage", usage=event.usage.model_dump())
+            self._send("usage", usage=event.usage.model_dump())
         elif event.type == "finish":
             out.finish_reason = event.finish_reason
 
     def _emit(self, kind: str, **fields: Any) -> None:
+        """Publish and wait for Redis (start, retry, fallback)."""
         if self.lease.lost.is_set():
             raise LeaseLost
-        seq = self.pub.publish(kind, **fields)
+        self._refused(self.pub.publish(kind, **fields))
+
+    def _send(self, kind: str, **fields: Any) -> None:
+        """Publish a chunk without waiting; a refusal an earlier chunk met stops the job here."""
+        if self.lease.lost.is_set():
+            raise LeaseLost
+        self._refused(self.pub.send(kind, **fields))
+
+    def _refused(self, seq: int) -> None:
         if seq == LEASE_LOST:
             raise LeaseLost
         if seq == PUBLISHED_CANCELLED:
@@ -310,6 +322,7 @@ class Attempt:
             account(self.rt, result)  # only the attempt that stored the result counts it
 
     def _succeed(self) -> Outcome:
+        self._refused(self.pub.flush())  # every chunk is in the log before the job counts as done
         self._record(None)
         result = self._result("succeeded")
         self._finish("done", result, finish_reason=result.finish_reason, text=result.text,

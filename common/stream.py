@@ -9,7 +9,9 @@ be one step for sequence numbers to have no gaps or duplicates across attempts.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import deque
 from typing import Any
 
 import redis
@@ -64,11 +66,57 @@ def _body(job_id: str, kind: str, attempt: int, fields: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)[1:]
 
 
+class Batcher:
+    """Sends the chunks of every job a worker process runs to Redis in pipelines, from one thread.
+
+    One round trip per chunk left a busy worker waiting on Redis for a third of its time (BENCHMARKS.md,
+    throughput). This is group commit: whatever messages are waiting when the previous pipeline
+    returns go together, so a lone chunk leaves at once and a burst shares one round trip. One FIFO
+    and one pipeline at a time keep each job's messages in order; the script still numbers them.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.script = client.register_script(_PUBLISH)
+        self._waiting: deque[tuple[Publisher, list[str], list[Any]]] = deque()
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def send(self, publisher: Publisher, keys_: list[str], args: list[Any]) -> None:
+        with self._ready:
+            if self._thread is None:  # started on first use: after a prefork child is forked
+                self._thread = threading.Thread(target=self._run, name="multillm-publish", daemon=True)
+                self._thread.start()
+            self._waiting.append((publisher, keys_, args))
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting:
+                    self._ready.wait()
+                batch = list(self._waiting)
+                self._waiting.clear()
+            replies: list[Any]
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for _, keys_, args in batch:
+                    self.script(keys=keys_, args=args, client=pipe)
+                replies = pipe.execute(raise_on_error=False)
+            except Exception as exc:  # Redis gone, or anything else: every sender learns of it
+                replies = [exc] * len(batch)
+            for (publisher, _, _), reply in zip(batch, replies, strict=True):
+                publisher.sent(reply)
+
+
 class Publisher:
-    """Publishes one job attempt's messages. Not shared between threads."""
+    """Publishes one job attempt's messages. Used by one job thread (and the batcher's)."""
+
+    FLUSH_TIMEOUT_S = 60.0
 
     def __init__(
-        self, client: redis.Redis, job_id: str, owner: str, attempt: int, *, replay_max: int, ttl: int
+        self, client: redis.Redis, job_id: str, owner: str, attempt: int, *, replay_max: int, ttl: int,
+        batcher: Batcher | None = None,
     ) -> None:
         self.client = client
         self.job_id = job_id
@@ -76,18 +124,63 @@ class Publisher:
         self.attempt = attempt
         self.replay_max = replay_max
         self.ttl = ttl
+        self.batcher = batcher
         self._publish = client.register_script(_PUBLISH)
         self._finish = client.register_script(_FINISH)
         j = job_id
         self._keys = [keys.lease(j), keys.seq(j), keys.log(j), keys.channel(j), keys.cancel(j)]
+        self._in_flight = 0
+        self._refused = 0  # the first PUBLISHED_CANCELLED / LEASE_LOST a sent message met
+        self._error: Exception | None = None
+        self._idle = threading.Condition()
 
     def publish(self, kind: str, **fields: Any) -> int:
-        """The message's sequence number, or PUBLISHED_CANCELLED / LEASE_LOST (nothing published)."""
+        """The message's sequence number, or PUBLISHED_CANCELLED / LEASE_LOST (nothing published);
+        after every message sent before it."""
+        self.flush()
         body = _body(self.job_id, kind, self.attempt, fields)
         return int(self._publish(keys=self._keys, args=[self.owner, body, self.replay_max, self.ttl]))
 
+    def send(self, kind: str, **fields: Any) -> int:
+        """Publish without waiting for Redis: 0 when queued, else the refusal (PUBLISHED_CANCELLED or
+        LEASE_LOST) an earlier message met, in which case nothing is sent. Raises an earlier Redis error."""
+        if self.batcher is None:
+            seq = self.publish(kind, **fields)
+            return min(seq, 0)
+        with self._idle:
+            if self._error is not None:
+                raise self._error
+            if self._refused:
+                return self._refused
+            self._in_flight += 1
+        body = _body(self.job_id, kind, self.attempt, fields)
+        self.batcher.send(self, self._keys, [self.owner, body, self.replay_max, self.ttl])
+        return 0
+
+    def sent(self, reply: Any) -> None:
+        """The batcher's report of one sent message."""
+        with self._idle:
+            if isinstance(reply, Exception):
+                self._error = self._error or reply
+            elif int(reply) < 0 and not self._refused:
+                self._refused = int(reply)
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
+
+    def flush(self) -> int:
+        """Wait until every sent message is in Redis: 0, or the refusal the first refused one met."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout=self.FLUSH_TIMEOUT_S):
+                raise redis.TimeoutError(f"job {self.job_id}: chunks not written within {self.FLUSH_TIMEOUT_S:g}s")
+            if self._error is not None:
+                raise self._error
+            return self._refused
+
     def finish(self, kind: str, result: str, result_ttl: int, **fields: Any) -> int:
-        """Publish the terminal message and store the result; ALREADY_FINISHED if one exists."""
+        """Publish the terminal message and store the result, after every message sent before it;
+        ALREADY_FINISHED if a result exists."""
+        self.flush()
         j = self.job_id
         body = _body(j, kind, self.attempt, fields)
         finish_keys = [*self._keys[:4], keys.result(j), keys.INFLIGHT]
