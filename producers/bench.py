@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,12 +26,10 @@ from ..common.errors import ConfigurationError
 from ..common.settings import load_settings
 from .bench_peers import PlainCelery, import_litellm, litellm_jobs, start_plain_worker
 from .client import MultiLLM
-from .embedded import spawn, stop
 from .system import EmbeddedSystem, SystemOptions
 
 PROMPT = "Write one short line about queues."
 MODEL = "gpt-4o-mini"
-GEVENT_PREIMPORT = "import httpcore; from celery.__main__ import main; main()"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,8 +91,6 @@ class Bench:
                                 simulator_args=self.sim_args, extra_env=env)
         self.system = EmbeddedSystem(settings, options)
         self.system.start()
-        if self.pool == "gevent":
-            self._replace_with_gevent_worker()
         self.client = MultiLLM(self.system.redis_url, settings=settings)
         self.base = f"{self.system.simulator_url}/openai/v1"
         return self
@@ -103,24 +98,6 @@ class Bench:
     def __exit__(self, *_: Any) -> None:
         self.client.close()
         self.system.stop()
-
-    def _replace_with_gevent_worker(self) -> None:
-        """The worker again, with httpcore imported before Celery's gevent monkey patching.
-
-        httpcore imports trio when it is installed, and trio cannot be imported once gevent has
-        removed `select.epoll`: the first job would fail with AttributeError. Importing it first
-        is the only difference from `celery -A multillm.workers worker -P gevent`."""
-        name, old = next(iter(self.system.workers.items()))
-        stop([old])
-        self.system.processes.remove(old)
-        del self.system.workers[name]
-        args = [sys.executable, "-c", GEVENT_PREIMPORT, "-A", "multillm.workers", "worker", "-Q", keys.queue("openai"),
-                "-P", "gevent", "-c", str(self.concurrency), "-n", f"{name}-gevent@%h", "-l", "warning",
-                "--without-gossip", "--without-mingle"]
-        worker = spawn(args, env=self.system.worker_env())
-        self.system.processes.append(worker)
-        self.system.workers[f"{name}-gevent"] = worker
-        self.system.wait_for_workers([f"{name}-gevent"], timeout=180)  # slow to start when the machine is busy
 
     def sim_stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.system.simulator_url}/_simulator/stats", timeout=5).json())

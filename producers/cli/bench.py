@@ -22,7 +22,7 @@ from .errors import one_line_errors
 
 @one_line_errors
 def bench(
-    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, batch, fanout, soak or all")] = "all",
+    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, soak or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
@@ -41,7 +41,7 @@ def bench(
 ) -> None:
     """Measure the queue path against a direct client on the same simulator, in one run.
 
-    Example: multillm bench throughput --markdown   (peers need: pip install -e '.[bench]')
+    Example: multillm bench throughput --markdown   (peers need: pip install -e '.\\[bench]')
     """
     pools = list(POOLS) if pool == "all" else [pool]
     runs = {
