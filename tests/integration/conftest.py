@@ -76,11 +76,6 @@ def raw_redis(redis_server: str) -> Iterator[redis.Redis]:
     r.close()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak-minutes", type=float, default=0.0,
-                     help="run the chaos soak in tests/integration/test_chaos.py this many minutes (default: 0.5)")
-
-
 @pytest.fixture(scope="session")
 def soak_minutes(request: pytest.FixtureRequest) -> float:
     """0 unless `--soak-minutes N` asked for the long chaos soak."""
