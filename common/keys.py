@@ -4,6 +4,7 @@
     multillm:stream:{id}     pub/sub channel carrying the job's stream messages
     multillm:log:{id}        replay log: the same messages, in order (list, capped, TTL)
     multillm:seq:{id}        last sequence number given to a message of the job
+    multillm:published:{id}  each attempt's last message number (so a retried publish is not repeated)
     multillm:lease:{id}      the worker attempt that owns the running job (expires unless renewed)
     multillm:result:{id}     the final result (JSON), written once
     multillm:cancel:{id}     present when a caller asked to cancel
@@ -32,6 +33,10 @@ def log(job_id: str) -> str:
 
 def seq(job_id: str) -> str:
     return f"{PREFIX}:seq:{job_id}"
+
+
+def published(job_id: str) -> str:
+    return f"{PREFIX}:published:{job_id}"
 
 
 def lease(job_id: str) -> str:

@@ -20,12 +20,18 @@ from . import keys
 
 PUBLISHED_CANCELLED = -1
 LEASE_LOST = -2
+ALREADY_PUBLISHED = -3  # a call repeated after Redis had run it (the client retried a lost reply)
 ALREADY_FINISHED = 0
 
-# KEYS: lease, seq, log, channel, cancel   ARGV: owner, body-without-"{", replay_max, ttl
+# KEYS: lease, seq, log, channel, cancel, published   ARGV: owner, body-without-"{", replay_max, ttl, n
+# `published` remembers each attempt's last message number n, so a call redis-py repeats after a
+# connection drop (its default retry) cannot put the same chunk into the stream twice.
 _PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -2 end
 if redis.call('EXISTS', KEYS[5]) == 1 then return -1 end
+local n = tonumber(ARGV[5])
+if n <= tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') then return -3 end
+redis.call('HSET', KEYS[6], ARGV[1], n)
 local s = redis.call('INCR', KEYS[2])
 local msg = '{"seq":' .. s .. ',' .. ARGV[2]
 redis.call('RPUSH', KEYS[3], msg)
@@ -33,6 +39,7 @@ if s % 64 == 1 then
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[6], ARGV[4])
 end
 redis.call('PUBLISH', KEYS[4], msg)
 return s
@@ -128,18 +135,20 @@ class Publisher:
         self._publish = client.register_script(_PUBLISH)
         self._finish = client.register_script(_FINISH)
         j = job_id
-        self._keys = [keys.lease(j), keys.seq(j), keys.log(j), keys.channel(j), keys.cancel(j)]
+        self._keys = [keys.lease(j), keys.seq(j), keys.log(j), keys.channel(j), keys.cancel(j), keys.published(j)]
+        self._count = 0  # messages of this attempt so far: the script's n
         self._in_flight = 0
         self._refused = 0  # the first PUBLISHED_CANCELLED / LEASE_LOST a sent message met
         self._error: Exception | None = None
         self._idle = threading.Condition()
 
     def publish(self, kind: str, **fields: Any) -> int:
-        """The message's sequence number, or PUBLISHED_CANCELLED / LEASE_LOST (nothing published);
-        after every message sent before it."""
+        """The message's sequence number, or PUBLISHED_CANCELLED / LEASE_LOST (nothing published), or
+        ALREADY_PUBLISHED; after every message sent before it."""
         self.flush()
         body = _body(self.job_id, kind, self.attempt, fields)
-        return int(self._publish(keys=self._keys, args=[self.owner, body, self.replay_max, self.ttl]))
+        self._count += 1
+        return int(self._publish(keys=self._keys, args=[self.owner, body, self.replay_max, self.ttl, self._count]))
 
     def send(self, kind: str, **fields: Any) -> int:
         """Publish without waiting for Redis: 0 when queued, else the refusal (PUBLISHED_CANCELLED or
@@ -153,8 +162,9 @@ class Publisher:
             if self._refused:
                 return self._refused
             self._in_flight += 1
+            self._count += 1
         body = _body(self.job_id, kind, self.attempt, fields)
-        self.batcher.send(self, self._keys, [self.owner, body, self.replay_max, self.ttl])
+        self.batcher.send(self, self._keys, [self.owner, body, self.replay_max, self.ttl, self._count])
         return 0
 
     def sent(self, reply: Any) -> None:
@@ -162,7 +172,7 @@ class Publisher:
         with self._idle:
             if isinstance(reply, Exception):
                 self._error = self._error or reply
-            elif int(reply) < 0 and not self._refused:
+            elif int(reply) in (PUBLISHED_CANCELLED, LEASE_LOST) and not self._refused:
                 self._refused = int(reply)
             self._in_flight -= 1
             if self._in_flight == 0:

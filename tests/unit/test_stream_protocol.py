@@ -117,3 +117,27 @@ def test_late_subscriber_replays_every_message_once_in_order(r):
     assert [m.seq for m in messages] == [1, 2, 3]
     assert "".join(m.text for m in messages if m.type == "delta") == "Hello"
     assert next(iter(JobHandle("j1", r, "redis://unused").stream(timeout=5, after=2))).type == "done"
+
+
+def test_a_publish_repeated_after_redis_ran_it_adds_nothing(r):
+    """redis-py retries a command whose reply a dropped connection lost: the chunk must not appear twice."""
+    from multillm.common.stream import _PUBLISH, ALREADY_PUBLISHED
+
+    _, pub = leased_publisher(r)
+    assert pub.publish("delta", text="a") == 1
+    script = r.register_script(_PUBLISH)
+    body = '"job_id":"j1","type":"delta","attempt":1,"text":"a"}'
+    repeat = script(keys=pub._keys, args=[pub.owner, body, 1000, 60, 1])  # message 1 sent again
+    assert repeat == ALREADY_PUBLISHED
+    assert pub.publish("delta", text="b") == 2
+    assert [json.loads(m)["text"] for m in r.lrange(keys.log("j1"), 0, -1)] == ["a", "b"]
+
+
+def test_a_new_attempt_numbers_its_messages_afresh(r):
+    keeper, first = leased_publisher(r)
+    assert first.publish("delta", text="a") == 1
+    r.delete(keys.lease("j1"))  # the first attempt's worker died
+    state, lease = keeper.acquire("j1")
+    assert state == ACQUIRED and lease is not None and lease.attempt == 2
+    second = Publisher(r, "j1", lease.owner, lease.attempt, replay_max=1000, ttl=60)
+    assert second.publish("start") == 2 and second.publish("delta", text="b") == 3
