@@ -22,7 +22,8 @@ from .errors import one_line_errors
 
 @one_line_errors
 def bench(
-    what: Annotated[str, typer.Argument(help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, soak or all")] = "all",
+    what: Annotated[str, typer.Argument(
+        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, soak or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,

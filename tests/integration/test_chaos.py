@@ -132,6 +132,13 @@ def test_slow_and_reconnecting_consumers_see_no_gap_and_no_duplicate(calm_system
     assert hopping.messages == slow
 
 
+def wait_until_some_started(client: MultiLLM, handles: list[JobHandle], timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while not any(client.redis.exists(keys.log(h.job_id)) for h in handles):
+        assert time.monotonic() < end, "no job started"
+        time.sleep(0.02)
+
+
 def test_redis_restart_with_persistence_loses_no_accepted_job(tmp_path: Path):
     data = tmp_path / "redis"
     process, url = start_redis(data_dir=data, persist=True)
@@ -140,7 +147,7 @@ def test_redis_restart_with_persistence_loses_no_accepted_job(tmp_path: Path):
                              simulator_args=["--ttft-ms", "10", "--tokens-per-second", "50"])
         with system, MultiLLM(url, settings=settings_for(url)) as client:
             handles = [client.submit("openai", f"survive {i}", max_tokens=30, deadline_s=120) for i in range(40)]
-            time.sleep(0.5)  # part-way through the run
+            wait_until_some_started(client, handles)  # restart part-way through the run
             process = restart_redis(process, url, data)
             results = [h.result(timeout=120) for h in handles]
         assert all(r.status == "succeeded" for r in results), [r.error for r in results if r.error][:3]
