@@ -9,9 +9,9 @@ one script reserves in both windows or in neither.
 
 from __future__ import annotations
 
-from .errors import TenantRateLimited
-from .quota import QUOTA_PREFIX, Quota, QuotaRule, Window
-from .settings import RateLimitConfig, Settings
+from multillm.common.errors import TenantRateLimited
+from multillm.common.quota import QUOTA_PREFIX, Quota, QuotaRule, Window
+from multillm.common.settings import RateLimitConfig, Settings
 
 
 def tenant_windows(tenant: str, provider: str, every: RateLimitConfig, per_provider: RateLimitConfig) -> tuple[Window, ...]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .ratelimit_headers import RateLimitInfo
+from multillm.common.ratelimit_headers import RateLimitInfo
 
 
 class MultiLLMError(Exception):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .schemas import ChatOptions, FinishReason, Message, ToolCall, Usage
+from multillm.common.schemas import ChatOptions, FinishReason, Message, ToolCall, Usage
 
 MessageType = Literal["start", "delta", "tool_call", "usage", "retry", "fallback", "error", "cancelled", "done"]
 TERMINAL: frozenset[str] = frozenset({"done", "error", "cancelled"})

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from . import keys
+from multillm.common import constants
 
 log = logging.getLogger("multillm.lease")
 
@@ -62,7 +62,7 @@ return 0
 
 
 def attempts_key(job_id: str) -> str:
-    return f"{keys.PREFIX}:attempts:{job_id}"
+    return f"{constants.PREFIX}:attempts:{job_id}"
 
 
 def new_owner() -> str:
@@ -93,7 +93,7 @@ class LeaseKeeper:
 
     def acquire(self, job_id: str) -> tuple[int, Lease | None]:
         owner = new_owner()
-        lease_keys = [keys.lease(job_id), keys.INFLIGHT, keys.result(job_id), attempts_key(job_id)]
+        lease_keys = [constants.lease(job_id), constants.INFLIGHT, constants.result(job_id), attempts_key(job_id)]
         state, attempt = self._acquire(keys=lease_keys, args=[owner, self.ttl_ms, job_id, self._renew_by()])
         if int(state) != ACQUIRED:
             return int(state), None
@@ -112,7 +112,7 @@ class LeaseKeeper:
         """Give the job up for a later attempt expected within `resume_in` seconds."""
         self.forget(lease)
         renew_by = time.time() + resume_in + self.ttl_ms / 1000
-        self._release(keys=[keys.lease(lease.job_id), keys.INFLIGHT], args=[lease.owner, lease.job_id, renew_by])
+        self._release(keys=[constants.lease(lease.job_id), constants.INFLIGHT], args=[lease.owner, lease.job_id, renew_by])
 
     def renew_all(self) -> None:
         with self._lock:
@@ -121,8 +121,8 @@ class LeaseKeeper:
             return
         args: list[object] = [self.ttl_ms, self._renew_by()]
         for lease in held:
-            args += [keys.lease(lease.job_id), lease.owner, lease.job_id]
-        lost = {x.decode() if isinstance(x, bytes) else x for x in self._renew(keys=[keys.INFLIGHT], args=args)}
+            args += [constants.lease(lease.job_id), lease.owner, lease.job_id]
+        lost = {x.decode() if isinstance(x, bytes) else x for x in self._renew(keys=[constants.INFLIGHT], args=args)}
         for lease in held:
             if lease.job_id in lost:
                 lease.lost.set()
@@ -168,8 +168,8 @@ def lapsed_jobs(client: redis.Redis, now: float | None = None, limit: int = 100,
     now = time.time() if now is None else now
     claim = client.register_script(_CLAIM)
     due = [j.decode() if isinstance(j, bytes) else j
-           for j in client.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)]
+           for j in client.zrangebyscore(constants.INFLIGHT, "-inf", now, start=0, num=limit)]
     return [
         job_id for job_id in due
-        if claim(keys=[keys.INFLIGHT, keys.lease(job_id), keys.result(job_id)], args=[job_id, now, now + grace])
+        if claim(keys=[constants.INFLIGHT, constants.lease(job_id), constants.result(job_id)], args=[job_id, now, now + grace])
     ]

@@ -18,12 +18,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, s
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from . import keys
-from .health import Circuit
-from .jobs import JobResult
-from .providers.catalog import SPECS
-from .quota import Quota, rule_for
-from .settings import Settings
+from multillm.common import constants
+from multillm.common.jobs import JobResult
+from multillm.common.provider_health import Circuit
+from multillm.common.providers.catalog import SPECS
+from multillm.common.quota import Quota, rule_for
+from multillm.common.settings import Settings
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 JOBS = Counter("multillm_jobs", "Jobs ended, by status", ["provider", "model", "status"])
@@ -115,7 +115,7 @@ class QueueCollector(Collector):
         workers = GaugeMetricFamily("multillm_workers", "Live workers consuming the queue", labels=["queue"])
         live = self._live_workers()
         for provider in SPECS:
-            queue = keys.queue(provider)
+            queue = constants.queue(provider)
             depth.add_metric([queue], self.redis.llen(queue))
             age.add_metric([queue], self._oldest_age(queue))
             workers.add_metric([queue], live.get(queue, 0))
@@ -125,7 +125,7 @@ class QueueCollector(Collector):
 
     def _live_workers(self) -> dict[str, int]:
         """Queue -> workers whose presence key (`multillm:worker:<hostname>`, {"queues": [...]}) is alive."""
-        names = list(self.redis.scan_iter(match=keys.worker("*"), count=500))
+        names = list(self.redis.scan_iter(match=constants.worker("*"), count=500))
         counts: dict[str, int] = {}
         for raw in self.redis.mget(names) if names else []:
             try:
@@ -140,7 +140,7 @@ class QueueCollector(Collector):
         raw = self.redis.lindex(queue, -1)  # Celery's Redis transport pushes left, pops right
         try:
             body = json.loads(base64.b64decode(json.loads(raw)["body"])) if raw else None
-            job = self.redis.get(keys.job(body[0][0])) if body else None
+            job = self.redis.get(constants.job(body[0][0])) if body else None
             return max(0.0, time.time() - float(json.loads(job)["submitted_at"])) if job else 0.0
         except (ValueError, KeyError, IndexError, TypeError):
             return 0.0

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .errors import ConfigurationError
-from .providers.catalog import SPECS
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers.catalog import SPECS
 
 Policy = Literal["health", "latency", "cost"]
 

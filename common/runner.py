@@ -17,8 +17,8 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from . import keys, metrics
-from .errors import (
+from multillm.common import constants, metrics
+from multillm.common.errors import (
     AuthenticationError,
     CircuitOpen,
     DeadlineExceeded,
@@ -28,21 +28,21 @@ from .errors import (
     RateLimited,
     RetryableError,
 )
-from .health import Circuit, read_order, record_outcome
-from .health import Outcome as CallOutcome
-from .jobs import Job, JobResult, Timings
-from .lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
-from .logs import job_context
-from .providers import create_provider, get_spec
-from .quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
-from .retry import backoff_delay, worth_retrying
-from .routing import next_hop
-from .sanitize import sanitize_job
-from .schemas import ChatResult, StreamEvent
-from .settings import Settings
-from .stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
-from .usage import record_usage
-from .vault import Vault
+from multillm.common.jobs import Job, JobResult, Timings
+from multillm.common.lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
+from multillm.common.logs import job_context
+from multillm.common.provider_health import Circuit, read_order, record_outcome
+from multillm.common.provider_health import Outcome as CallOutcome
+from multillm.common.providers import create_provider, get_spec
+from multillm.common.quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
+from multillm.common.retry import backoff_delay, worth_retrying
+from multillm.common.routing import next_hop
+from multillm.common.sanitize import sanitize_job
+from multillm.common.schemas import ChatResult, StreamEvent
+from multillm.common.settings import Settings
+from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
+from multillm.common.usage import record_usage
+from multillm.common.vault import Vault
 
 log = logging.getLogger("multillm.runner")
 
@@ -102,7 +102,7 @@ CRASH_ALLOWANCE = 10  # attempts lost to worker crashes tolerated beyond max_att
 
 
 def failures_key(job_id: str) -> str:
-    return f"{keys.PREFIX}:failures:{job_id}"
+    return f"{constants.PREFIX}:failures:{job_id}"
 
 
 def job_tokens(job: Job) -> TokenCount:
@@ -114,7 +114,7 @@ def job_tokens(job: Job) -> TokenCount:
 
 
 def load_job(rt: Runtime, job_id: str) -> Job:
-    raw = rt.redis.get(keys.job(job_id))
+    raw = rt.redis.get(constants.job(job_id))
     if raw is None:
         raise MultiLLMError(f"job {job_id}: not found (never submitted, or expired)")
     # Checked again here: a message may have reached the queue without a producer.
@@ -224,7 +224,7 @@ class Attempt:
         if not self.rt.circuit.allow(job.provider):
             raise CircuitOpen("circuit open after repeated failures", provider=job.provider,
                               model=job.model, job_id=job.job_id)
-        if self.rt.redis.exists(keys.cancel(job.job_id)):
+        if self.rt.redis.exists(constants.cancel(job.job_id)):
             raise JobCancelled(f"job {job.job_id}: cancelled before it started")
         if self.lease.attempt > job.max_attempts + CRASH_ALLOWANCE:  # a job that kills its worker every time
             raise DeadlineExceeded(f"job {job.job_id}: gave up after {self.lease.attempt - 1} attempts")
@@ -355,7 +355,7 @@ class Attempt:
         moved = job.model_copy(update={"provider": provider, "model": model,
                                        "path": [*job.path, f"{job.provider}/{job.model}"]})
         moved.options = moved.options.model_copy(update={"model": model})
-        rt.redis.set(keys.job(job.job_id), moved.model_dump_json(), keepttl=True)
+        rt.redis.set(constants.job(job.job_id), moved.model_dump_json(), keepttl=True)
         rt.redis.delete(attempts_key(job.job_id), failures_key(job.job_id))  # the next provider starts afresh
         rt.leases.release(self.lease, resume_in=0)
         return Outcome("fallback", next_provider=provider)

@@ -8,9 +8,9 @@ import re
 import socket
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
-from .jobs import Job
-from .providers.catalog import SPECS
+from multillm.common.errors import ConfigurationError
+from multillm.common.jobs import Job
+from multillm.common.providers.catalog import SPECS
 
 MAX_MESSAGES = 500
 MAX_TOTAL_CHARS = 2_000_000

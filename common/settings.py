@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigurationError
-from .providers.base import Timeouts
-from .providers.catalog import SPECS
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers.base import Timeouts
+from multillm.common.providers.catalog import SPECS
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -115,7 +115,7 @@ class Settings(BaseModel):
         return json.loads(value) if isinstance(value, str) else value
 
     def tier_map(self) -> dict[str, dict[str, str]]:
-        from .routing import TIERS, check_tiers
+        from multillm.common.routing import TIERS, check_tiers
 
         return check_tiers({**TIERS, **(self.tiers or {})})
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from . import keys
+from multillm.common import constants
 
 PUBLISHED_CANCELLED = -1
 LEASE_LOST = -2
@@ -135,7 +135,8 @@ class Publisher:
         self._publish = client.register_script(_PUBLISH)
         self._finish = client.register_script(_FINISH)
         j = job_id
-        self._keys = [keys.lease(j), keys.seq(j), keys.log(j), keys.channel(j), keys.cancel(j), keys.published(j)]
+        c = constants
+        self._keys = [c.lease(j), c.seq(j), c.log(j), c.channel(j), c.cancel(j), c.published(j)]
         self._count = 0  # messages of this attempt so far: the script's n
         self._in_flight = 0
         self._refused = 0  # the first PUBLISHED_CANCELLED / LEASE_LOST a sent message met
@@ -193,6 +194,6 @@ class Publisher:
         self.flush()
         j = self.job_id
         body = _body(j, kind, self.attempt, fields)
-        finish_keys = [*self._keys[:4], keys.result(j), keys.INFLIGHT]
+        finish_keys = [*self._keys[:4], constants.result(j), constants.INFLIGHT]
         args = [self.owner, body, self.replay_max, self.ttl, result, result_ttl, j]
         return int(self._finish(keys=finish_keys, args=args))

@@ -8,10 +8,10 @@ from typing import Any
 
 import redis
 
-from . import keys
-from .jobs import JobResult
+from multillm.common import constants
+from multillm.common.jobs import JobResult
 
-USAGE_PREFIX = f"{keys.PREFIX}:usage"
+USAGE_PREFIX = f"{constants.PREFIX}:usage"
 FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "latency_ms_sum")
 TTL_S = 400 * 86_400
 

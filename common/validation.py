@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigurationError
+from multillm.common.errors import ConfigurationError
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -17,10 +17,10 @@ import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from . import keys
-from .errors import ConfigurationError
+from multillm.common import constants
+from multillm.common.errors import ConfigurationError
 
-VAULT = f"{keys.PREFIX}:vault"
+VAULT = f"{constants.PREFIX}:vault"
 
 
 class VaultError(ConfigurationError):

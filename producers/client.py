@@ -16,20 +16,20 @@ from typing import Any
 import redis
 from celery import Celery
 
-from ..common import keys
-from ..common.admission import Admission
-from ..common.errors import ConfigurationError
-from ..common.health import Circuit, read_health, read_order
-from ..common.jobs import Job
-from ..common.providers import get_spec
-from ..common.quota import Quota
-from ..common.routing import candidates, model_for
-from ..common.sanitize import sanitize_job
-from ..common.schemas import ChatOptions, Message
-from ..common.settings import Settings, get_settings
-from ..common.validation import parse
-from .embedded import find_running
-from .handle import JobHandle
+from multillm.common import constants
+from multillm.common.admission import Admission
+from multillm.common.errors import ConfigurationError
+from multillm.common.jobs import Job
+from multillm.common.provider_health import Circuit, read_health, read_order
+from multillm.common.providers import get_spec
+from multillm.common.quota import Quota
+from multillm.common.routing import candidates, model_for
+from multillm.common.sanitize import sanitize_job
+from multillm.common.schemas import ChatOptions, Message
+from multillm.common.settings import Settings, get_settings
+from multillm.common.validation import parse
+from multillm.producers.handle import JobHandle
+from multillm.producers.local.embedded import find_running
 
 # KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
 # The inflight entry makes an accepted job answered even if this process dies before enqueueing:
@@ -151,13 +151,13 @@ class MultiLLM:
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
         job = validate_job(job)
-        if self._admission.enabled(job.provider) and not self.redis.exists(keys.job(job.job_id)):
+        if self._admission.enabled(job.provider) and not self.redis.exists(constants.job(job.job_id)):
             self._admission.admit(job.tenant, job.provider, job.job_id)
         ttl = int(job.deadline_s + self.settings.result_ttl_s)
-        if self._accept(keys=[keys.job(job.job_id), keys.INFLIGHT],
+        if self._accept(keys=[constants.job(job.job_id), constants.INFLIGHT],
                         args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]):
             self._celery.send_task(f"multillm.chat.{job.provider}", args=[job.job_id],
-                                   queue=keys.queue(job.provider), task_id=f"{job.job_id}")
+                                   queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
 
     def job(self, job_id: str) -> JobHandle:

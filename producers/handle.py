@@ -15,10 +15,10 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from ..common import keys
-from ..common.errors import JobError
-from ..common.jobs import JobResult, StreamMessage
-from ..common.stream import Publisher
+from multillm.common import constants
+from multillm.common.errors import JobError
+from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.stream import Publisher
 
 POLL_S = 0.5  # silence after which the log is checked for anything pub/sub did not bring
 
@@ -64,7 +64,7 @@ class JobHandle:
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(keys.channel(self.job_id))
+            pubsub.subscribe(constants.channel(self.job_id))
             yield from self._from_log(seq)
             while not seq.finished:
                 wait = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
@@ -81,7 +81,7 @@ class JobHandle:
             pubsub.close()
 
     def _from_log(self, seq: Sequencer) -> Iterator[StreamMessage]:
-        for raw in self._redis.lrange(keys.log(self.job_id), 0, -1):
+        for raw in self._redis.lrange(constants.log(self.job_id), 0, -1):
             message = seq.accept(raw)
             if message is not None:
                 yield message
@@ -101,20 +101,20 @@ class JobHandle:
         return stored
 
     def stored_result(self) -> JobResult | None:
-        raw = self._redis.get(keys.result(self.job_id))
+        raw = self._redis.get(constants.result(self.job_id))
         return JobResult.model_validate_json(raw) if raw else None
 
     def cancel(self, ttl: int = 86_400) -> bool:
         """Ask the job to stop. A job no worker has started ends at once; a running one between chunks.
 
         True if the job had not finished yet."""
-        if self._redis.exists(keys.result(self.job_id)):
+        if self._redis.exists(constants.result(self.job_id)):
             return False
-        self._redis.set(keys.cancel(self.job_id), "1", ex=ttl)
+        self._redis.set(constants.cancel(self.job_id), "1", ex=ttl)
         now = time.time()
         error = {"code": "cancelled", "type": "JobCancelled", "message": f"job {self.job_id}: cancelled",
                  "retryable": False, "fallback": False}
-        job = self._redis.get(keys.job(self.job_id))
+        job = self._redis.get(constants.job(self.job_id))
         meta: dict[str, Any] = json.loads(job) if job else {}
         result = JobResult(job_id=self.job_id, status="cancelled", provider=meta.get("provider", ""),
                            model=meta.get("model", ""), tenant=meta.get("tenant", "default"), attempts=0,
@@ -129,9 +129,9 @@ class JobHandle:
         result = self.stored_result()
         if result is not None:
             return result.status
-        if self._redis.exists(keys.lease(self.job_id)):
+        if self._redis.exists(constants.lease(self.job_id)):
             return "running"
-        return "queued" if self._redis.exists(keys.job(self.job_id)) else "unknown"
+        return "queued" if self._redis.exists(constants.job(self.job_id)) else "unknown"
 
     async def astream(self, timeout: float | None = None, after: int = 0) -> AsyncIterator[StreamMessage]:
         """`stream` for asyncio callers (its own connection, same ordering rules)."""
@@ -140,9 +140,9 @@ class JobHandle:
         client = aioredis.Redis.from_url(self._url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(keys.channel(self.job_id))
+            await pubsub.subscribe(constants.channel(self.job_id))
             while not seq.finished:
-                for raw in await client.lrange(keys.log(self.job_id), 0, -1):
+                for raw in await client.lrange(constants.log(self.job_id), 0, -1):
                     message = seq.accept(raw)
                     if message is not None:
                         yield message
@@ -165,7 +165,7 @@ class JobHandle:
             pass
         client = aioredis.Redis.from_url(self._url)
         try:
-            raw = await client.get(keys.result(self.job_id))
+            raw = await client.get(constants.result(self.job_id))
         finally:
             await client.aclose()
         stored = JobResult.model_validate_json(raw) if raw else None

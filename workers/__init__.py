@@ -1,11 +1,11 @@
 """Celery workers: `celery -A multillm.workers worker -Q multillm.<provider> -P threads`."""
 
-from . import gevent_compat as _gevent_compat  # noqa: F401  (before anything imports httpcore)
-from . import signals as _signals  # noqa: F401  (connects start-up handlers)
-from .app import app, chat_task_name
-from .health import HEALTH_QUEUE, check_health
-from .reaper import reap_once
-from .tasks import CHAT_TASKS
+from multillm.workers import gevent_compat as _gevent_compat  # noqa: F401  (before anything imports httpcore)
+from multillm.workers import signals as _signals  # noqa: F401  (connects start-up handlers)
+from multillm.workers.app import app, chat_task_name
+from multillm.workers.beat import HEALTH_QUEUE, check_health
+from multillm.workers.reaper import reap_once
+from multillm.workers.tasks import CHAT_TASKS
 
 celery = app
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from ..common import keys
-from ..common.providers import SPECS
-from ..common.settings import get_settings
+from multillm.common import constants
+from multillm.common.providers import SPECS
+from multillm.common.settings import get_settings
 
 MAX_JOB_DEADLINE_S = 86_400  # Job.deadline_s upper bound
 
@@ -38,9 +38,9 @@ def make_app() -> Celery:
         broker_transport="multillm.workers.broker:Transport",  # survives Redis restarts (workers/broker.py)
         worker_send_task_events=settings.task_events,
         task_send_sent_event=settings.task_events,
-        task_queues=[Queue(keys.queue(p)) for p in SPECS],
-        task_routes={chat_task_name(p): {"queue": keys.queue(p)} for p in SPECS},
-        task_default_queue=keys.queue("openai"),
+        task_queues=[Queue(constants.queue(p)) for p in SPECS],
+        task_routes={chat_task_name(p): {"queue": constants.queue(p)} for p in SPECS},
+        task_default_queue=constants.queue("openai"),
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )

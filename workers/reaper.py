@@ -17,12 +17,12 @@ import time
 
 import redis
 
-from ..common import keys
-from ..common.errors import DeadlineExceeded
-from ..common.lease import attempts_key, lapsed_jobs
-from ..common.runner import finish_without_lease, load_job
-from .app import app, chat_task_name
-from .tasks import runtime
+from multillm.common import constants
+from multillm.common.errors import DeadlineExceeded
+from multillm.common.lease import attempts_key, lapsed_jobs
+from multillm.common.runner import finish_without_lease, load_job
+from multillm.workers.app import app, chat_task_name
+from multillm.workers.tasks import runtime
 
 log = logging.getLogger("multillm.reaper")
 
@@ -43,8 +43,8 @@ def reap_once() -> list[str]:
             error = DeadlineExceeded(f"job {job_id}: deadline of {job.deadline_s:g}s passed").to_dict()
             finish_without_lease(rt, job_id, error, job)
             continue
-        app.send_task(chat_task_name(job.provider), args=[job_id], queue=keys.queue(job.provider))
-        log.warning("job %s: lease lapsed, re-enqueued on %s", job_id, keys.queue(job.provider))
+        app.send_task(chat_task_name(job.provider), args=[job_id], queue=constants.queue(job.provider))
+        log.warning("job %s: lease lapsed, re-enqueued on %s", job_id, constants.queue(job.provider))
         requeued.append(job_id)
     return requeued
 
@@ -62,9 +62,9 @@ def orphaned_messages(min_age_s: float, limit: int = 200) -> list[str]:
     found = []
     for tag, raw in zip(tags, rt.redis.hmget("unacked", tags) if tags else [], strict=True):
         job_id = _job_id(raw)
-        if job_id is None or rt.redis.exists(keys.lease(job_id), keys.result(job_id), attempts_key(job_id)):
+        if job_id is None or rt.redis.exists(constants.lease(job_id), constants.result(job_id), attempts_key(job_id)):
             continue
-        if rt.redis.set(keys.requeue_guard(job_id, 0) + ":" + tag.decode(), "1", nx=True, ex=86_400):
+        if rt.redis.set(constants.requeue_guard(job_id, 0) + ":" + tag.decode(), "1", nx=True, ex=86_400):
             found.append(job_id)
     return found
 
@@ -86,7 +86,7 @@ def requeue_orphans() -> list[str]:
             job = load_job(rt, job_id)
         except Exception:
             continue  # the reaper's deadline pass ends unreadable jobs
-        app.send_task(chat_task_name(job.provider), args=[job_id], queue=keys.queue(job.provider))
+        app.send_task(chat_task_name(job.provider), args=[job_id], queue=constants.queue(job.provider))
         log.warning("job %s: its worker died before starting it; re-enqueued", job_id)
         requeued.append(job_id)
     return requeued
@@ -103,7 +103,7 @@ class Reaper(threading.Thread):
         self.stopped = threading.Event()
 
     def heartbeat(self) -> None:
-        runtime().redis.set(keys.worker(self.hostname), self.presence, ex=max(5, int(self.interval * 6)))
+        runtime().redis.set(constants.worker(self.hostname), self.presence, ex=max(5, int(self.interval * 6)))
 
     def run(self) -> None:
         while True:
@@ -116,5 +116,5 @@ class Reaper(threading.Thread):
             except Exception:
                 log.exception("reaper failed; continuing")
             if self.stopped.wait(self.interval):
-                runtime().redis.delete(keys.worker(self.hostname))
+                runtime().redis.delete(constants.worker(self.hostname))
                 return

@@ -7,9 +7,9 @@ from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init, task_received, worker_ready, worker_shutdown
 
-from ..common import keys
-from ..common.settings import get_settings
-from .reaper import Reaper
+from multillm.common import constants
+from multillm.common.settings import get_settings
+from multillm.workers.reaper import Reaper
 
 _reaper: Reaper | None = None
 
@@ -32,7 +32,7 @@ def _concurrency_from_settings(sender: Any = None, conf: Any = None, options: An
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _mask_secrets_in_logs(logger: Any = None, **_: Any) -> None:
-    from ..common.logs import install_secret_filter
+    from multillm.common.logs import install_secret_filter
 
     install_secret_filter(logger)
     install_secret_filter()
@@ -49,12 +49,12 @@ def _mark_received(request: Any = None, **_: Any) -> None:
     job_id = args[0] if args and isinstance(args[0], str) and len(args[0]) <= 128 else None
     if job_id is None:
         return
-    from .tasks import runtime  # the runtime is made after a prefork child starts
+    from multillm.workers.tasks import runtime  # the runtime is made after a prefork child starts
 
     rt = runtime()
     eta = getattr(request, "eta", None)
     delay = max(0.0, eta.timestamp() - time.time()) if eta is not None and hasattr(eta, "timestamp") else 0.0
-    rt.redis.zadd(keys.INFLIGHT, {job_id: time.time() + delay + 3 * rt.settings.lease_ttl_s}, xx=True)
+    rt.redis.zadd(constants.INFLIGHT, {job_id: time.time() + delay + 3 * rt.settings.lease_ttl_s}, xx=True)
 
 
 @worker_ready.connect
@@ -65,8 +65,8 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
     _reaper.start()
     port = get_settings().metrics_port
     if port:
-        from ..common.metrics import start_metrics_server
-        from .tasks import runtime
+        from multillm.common.metrics import start_metrics_server
+        from multillm.workers.tasks import runtime
 
         start_metrics_server(port, runtime().redis, runtime().settings)
 

@@ -10,11 +10,11 @@ from typing import Any
 import redis
 from celery import Task
 
-from ..common import keys
-from ..common.providers import SPECS
-from ..common.runner import Runtime, run_job
-from ..common.settings import get_settings
-from .app import app, chat_task_name
+from multillm.common import constants
+from multillm.common.providers import SPECS
+from multillm.common.runner import Runtime, run_job
+from multillm.common.settings import get_settings
+from multillm.workers.app import app, chat_task_name
 
 log = logging.getLogger("multillm.workers")
 
@@ -36,7 +36,7 @@ def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
         log.error("task %s: unexpected arguments ignored", task.request.id)
     outcome = run_job(runtime(), job_id)
     if outcome.next_provider is not None:
-        app.send_task(chat_task_name(outcome.next_provider), args=[job_id], queue=keys.queue(outcome.next_provider))
+        app.send_task(chat_task_name(outcome.next_provider), args=[job_id], queue=constants.queue(outcome.next_provider))
         return outcome.status
     if outcome.retry_in is not None:
         raise task.retry(countdown=outcome.retry_in, max_retries=None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from ..errors import UnknownProviderError
-from .anthropic import AnthropicProvider
-from .base import LLMProvider, ModelInfo, ProviderSpec, Timeouts
-from .catalog import SPECS
-from .gemini import GeminiProvider
-from .openai_compat import OpenAICompatProvider
+from multillm.common.errors import UnknownProviderError
+from multillm.common.providers.anthropic import AnthropicProvider
+from multillm.common.providers.base import LLMProvider, ModelInfo, ProviderSpec, Timeouts
+from multillm.common.providers.catalog import SPECS
+from multillm.common.providers.gemini import GeminiProvider
+from multillm.common.providers.openai_compat import OpenAICompatProvider
 
 PROTOCOLS: dict[str, type[LLMProvider]] = {
     "openai": OpenAICompatProvider,

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import (
+from multillm.common.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentFiltered,
@@ -35,7 +35,10 @@ from ..errors import (
     RateLimited,
     StreamInterrupted,
 )
-from ..schemas import (
+from multillm.common.providers.assembly import merge_usage, with_assembled_tool_calls
+from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
+from multillm.common.schemas import (
     ChatOptions,
     ChatResult,
     FinishReason,
@@ -47,9 +50,6 @@ from ..schemas import (
     ToolCallDelta,
     Usage,
 )
-from .assembly import merge_usage, with_assembled_tool_calls
-from .base import LLMProvider
-from .transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
 
 log = logging.getLogger("multillm.providers")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..schemas import ChatResult, StreamEvent, ToolCall, ToolCallDelta, Usage
+from multillm.common.schemas import ChatResult, StreamEvent, ToolCall, ToolCallDelta, Usage
 
 
 class ToolCallAssembler:

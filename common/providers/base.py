@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import httpx
 
-from ..errors import ConfigurationError, UnknownModelError
-from ..schemas import ChatOptions, ChatResult, Message, ProviderConfig, StreamEvent
-from .assembly import collect
+from multillm.common.errors import ConfigurationError, UnknownModelError
+from multillm.common.providers.assembly import collect
+from multillm.common.schemas import ChatOptions, ChatResult, Message, ProviderConfig, StreamEvent
 
 
 @dataclass(frozen=True)

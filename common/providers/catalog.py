@@ -7,7 +7,7 @@ provider is its default.
 
 from __future__ import annotations
 
-from .base import ModelInfo, ProviderSpec
+from multillm.common.providers.base import ModelInfo, ProviderSpec
 
 M = ModelInfo
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import (
+from multillm.common.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentFiltered,
@@ -38,8 +38,11 @@ from ..errors import (
     RateLimited,
     StreamInterrupted,
 )
-from ..ratelimit_headers import RateLimitInfo, parse_duration
-from ..schemas import (
+from multillm.common.providers.assembly import collect, with_assembled_tool_calls
+from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
+from multillm.common.ratelimit_headers import RateLimitInfo, parse_duration
+from multillm.common.schemas import (
     ChatOptions,
     ChatResult,
     FinishReason,
@@ -52,9 +55,6 @@ from ..schemas import (
     ToolCallDelta,
     Usage,
 )
-from .assembly import collect, with_assembled_tool_calls
-from .base import LLMProvider
-from .transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
 
 log = logging.getLogger("multillm.providers")
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from ..errors import ContentFiltered, ContextLengthExceeded, PermissionDenied, ProviderError, StreamInterrupted
-from ..schemas import ChatOptions, ChatResult, FinishReason, Message, StreamEvent, ToolCall, ToolCallDelta, Usage
-from .assembly import with_assembled_tool_calls
-from .base import LLMProvider
-from .transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
+from multillm.common.errors import ContentFiltered, ContextLengthExceeded, PermissionDenied, ProviderError, StreamInterrupted
+from multillm.common.providers.assembly import with_assembled_tool_calls
+from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
+from multillm.common.schemas import ChatOptions, ChatResult, FinishReason, Message, StreamEvent, ToolCall, ToolCallDelta, Usage
 
 log = logging.getLogger("multillm.providers")
 

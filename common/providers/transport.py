@@ -21,7 +21,7 @@ import httpx
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from httpx_sse._models import ServerSentEvent
 
-from ..errors import (
+from multillm.common.errors import (
     AuthenticationError,
     ConnectTimeout,
     FirstTokenTimeout,
@@ -34,8 +34,8 @@ from ..errors import (
     RateLimited,
     StreamInterrupted,
 )
-from ..ratelimit_headers import RateLimitInfo, parse_rate_limit_headers
-from .base import Timeouts
+from multillm.common.providers.base import Timeouts
+from multillm.common.ratelimit_headers import RateLimitInfo, parse_rate_limit_headers
 
 ErrorFactory = Callable[[int, Any, httpx.Headers], ProviderError]
 

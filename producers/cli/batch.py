@@ -14,22 +14,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ...common.errors import ConfigurationError
-from ...common.settings import get_settings
-from ..batch import BATCH_PREFIX, BatchRun, Target, parse_targets
-from ..batch import Progress as BatchProgress
-from ..client import resolve_redis_url
-from ..judge import parse_judge
-from ..report import SCORERS, fmt, write_report
-from .connect import connect
-from .errors import one_line_errors
-from .system import parse_providers
+from multillm.common.errors import ConfigurationError
+from multillm.common.settings import get_settings
+from multillm.producers.batch.judge import parse_judge
+from multillm.producers.batch.report import SCORERS, fmt, write_report
+from multillm.producers.batch.run import BATCH_PREFIX, BatchRun, Target, parse_targets
+from multillm.producers.batch.run import Progress as BatchProgress
+from multillm.producers.cli.connect import connect
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.system import parse_providers
+from multillm.producers.client import resolve_redis_url
 
 batch_app = typer.Typer(help="Batch evaluation across providers, with a comparison report.", no_args_is_help=True)
 
 
 def sample_path() -> Path:
-    return Path(str(resources.files("multillm.producers") / "data" / "sample.jsonl"))
+    return Path(str(resources.files("multillm.producers.batch") / "data" / "sample.jsonl"))
 
 
 JUDGE_COLUMNS = ("score", "judged", "judge errors", "judge $")

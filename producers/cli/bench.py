@@ -8,16 +8,23 @@ from typing import Annotated
 
 import typer
 
-from ...common.errors import ConfigurationError
-from ..bench import POOLS, bench_capacity_pools, bench_overhead, bench_throughput, machine, require_pool
-from ..bench_batch import bench_batch
-from ..bench_fanout import bench_fanout
-from ..bench_peers import import_litellm
-from ..bench_quota import bench_quota
-from ..bench_quota_wait import bench_quota_wait
-from ..bench_soak import bench_soak
-from ..bench_tables import TABLES
-from .errors import one_line_errors
+from multillm.common.errors import ConfigurationError
+from multillm.producers.bench.batch import bench_batch
+from multillm.producers.bench.fanout import bench_fanout
+from multillm.producers.bench.peers import import_litellm
+from multillm.producers.bench.quota import bench_quota
+from multillm.producers.bench.quota_wait import bench_quota_wait
+from multillm.producers.bench.soak import bench_soak
+from multillm.producers.bench.tables import TABLES
+from multillm.producers.bench.throughput import (
+    POOLS,
+    bench_capacity_pools,
+    bench_overhead,
+    bench_throughput,
+    machine,
+    require_pool,
+)
+from multillm.producers.cli.exits import one_line_errors
 
 
 @one_line_errors

@@ -9,15 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from ...common.errors import ConfigurationError, MultiLLMError
-from ...common.jobs import JobResult, StreamMessage
-from ...common.providers import create_provider, get_spec
-from ...common.schemas import ChatOptions, Message, StreamEvent
-from ...common.settings import get_settings
-from ...common.validation import parse
-from ..client import MultiLLM, resolve_redis_url
-from .connect import connect
-from .errors import one_line_errors
+from multillm.common.errors import ConfigurationError, MultiLLMError
+from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.providers import create_provider, get_spec
+from multillm.common.schemas import ChatOptions, Message, StreamEvent
+from multillm.common.settings import get_settings
+from multillm.common.validation import parse
+from multillm.producers.cli.connect import connect
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.client import MultiLLM, resolve_redis_url
 
 Provider = Annotated[str, typer.Option("--provider", "-p", help="openai, anthropic, google, openrouter, llama, grok, github")]
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Model id; default: the provider's first model")]

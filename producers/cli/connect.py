@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ...common.settings import get_settings
-from ..client import MultiLLM
-from ..embedded import find_running
-from ..system import EmbeddedSystem, SystemOptions
+from multillm.common.settings import get_settings
+from multillm.producers.client import MultiLLM
+from multillm.producers.local.embedded import find_running
+from multillm.producers.local.system import EmbeddedSystem, SystemOptions
 
 
 @contextlib.contextmanager

@@ -7,11 +7,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ...common.health import read_health, read_order
-from ...common.providers import SPECS
-from ...common.settings import get_settings
-from ..client import resolve_redis_url
-from .errors import one_line_errors
+from multillm.common.provider_health import read_health, read_order
+from multillm.common.providers import SPECS
+from multillm.common.settings import get_settings
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.client import resolve_redis_url
 
 
 def _s(value: float | None) -> str:

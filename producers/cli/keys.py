@@ -9,12 +9,12 @@ from typing import Annotated
 import redis
 import typer
 
-from ...common.errors import ConfigurationError
-from ...common.providers import get_spec
-from ...common.settings import get_settings
-from ...common.vault import Vault, new_master_key
-from ..client import resolve_redis_url
-from .errors import one_line_errors
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers import get_spec
+from multillm.common.settings import get_settings
+from multillm.common.vault import Vault, new_master_key
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.client import resolve_redis_url
 
 keys_app = typer.Typer(help="Per-tenant provider keys, encrypted in Redis (AES-256-GCM).", no_args_is_help=True)
 

@@ -6,18 +6,18 @@ import logging
 
 import typer
 
-from ...common.logs import install_secret_filter
-from ...common.settings import get_settings
-from .batch import batch_app
-from .bench import bench
-from .chat import cancel, chat, result, stream, submit
-from .health import health
-from .keys import keygen, keys_app
-from .models import models
-from .quotas import quotas
-from .simulate import simulate
-from .system import up, worker
-from .usage import usage
+from multillm.common.logs import install_secret_filter
+from multillm.common.settings import get_settings
+from multillm.producers.cli.batch import batch_app
+from multillm.producers.cli.bench import bench
+from multillm.producers.cli.chat import cancel, chat, result, stream, submit
+from multillm.producers.cli.health import health
+from multillm.producers.cli.keys import keygen, keys_app
+from multillm.producers.cli.models import models
+from multillm.producers.cli.quotas import quotas
+from multillm.producers.cli.simulate import simulate
+from multillm.producers.cli.system import up, worker
+from multillm.producers.cli.usage import usage
 
 app = typer.Typer(
     name="multillm",

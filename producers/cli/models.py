@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ...common.providers import create_provider, get_spec
-from ...common.settings import get_settings
-from .errors import one_line_errors
+from multillm.common.providers import create_provider, get_spec
+from multillm.common.settings import get_settings
+from multillm.producers.cli.exits import one_line_errors
 
 
 @one_line_errors

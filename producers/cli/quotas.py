@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ...common.providers import SPECS
-from ...common.quota import Quota, rule_for
-from ...common.settings import get_settings
-from ...common.simulator import SIMULATED_KEY
-from ..client import resolve_redis_url
-from .errors import one_line_errors
+from multillm.common.providers import SPECS
+from multillm.common.quota import Quota, rule_for
+from multillm.common.settings import get_settings
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.client import resolve_redis_url
+from multillm.producers.simulator.config import SIMULATED_KEY
 
 
 @one_line_errors

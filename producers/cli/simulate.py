@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from ...common.errors import ConfigurationError
-from ...common.providers import SPECS
-from ...common.simulator import FAULTS, SIMULATED_KEY, SimulatorConfig, base_urls, serve
-from .errors import one_line_errors
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers import SPECS
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.simulator.config import FAULTS, SIMULATED_KEY, SimulatorConfig
+from multillm.producers.simulator.urls import base_urls
 
 
 @one_line_errors
@@ -53,6 +54,11 @@ def simulate(
             quota_rpm=quota_rpm, quota_tpm=quota_tpm, retry_after_s=retry_after, stall_s=stall_s, seed=seed)
     except ValidationError as exc:
         raise ConfigurationError("; ".join(f"--{_option(e['loc'])}: {e['msg']}" for e in exc.errors())) from None
+    try:
+        from multillm.producers.simulator.server import serve
+    except ImportError as exc:
+        hint = "pip install 'multillm[simulator]'"
+        raise ConfigurationError(f"the simulator needs the `simulator` extra: {hint} ({exc})") from None
     typer.echo(f"simulating {len(SPECS)} providers on {root} (Ctrl-C to stop)", err=True)
     serve(host, port, config)
 

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ...common import keys
-from ...common.errors import ConfigurationError
-from ...common.providers import SPECS, get_spec
-from ...common.settings import get_settings
-from ..embedded import clear_state, find_running, python_module, read_state, write_state
-from ..system import EmbeddedSystem, SystemOptions
-from .errors import one_line_errors
+from multillm.common import constants
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers import SPECS, get_spec
+from multillm.common.settings import get_settings
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.local.embedded import clear_state, find_running, python_module, read_state, write_state
+from multillm.producers.local.system import EmbeddedSystem, SystemOptions
 
 
 def parse_providers(text: str) -> list[str]:
@@ -66,7 +66,7 @@ def up(
             console.print(f"[bold]multillm is up[/] — Redis {system.redis_url}")
             for provider in options.providers:
                 where = "simulator" if provider in system.simulated else "provider API"
-                console.print(f"  worker for [cyan]{keys.queue(provider)}[/] → {where}")
+                console.print(f"  worker for [cyan]{constants.queue(provider)}[/] → {where}")
             console.print("  beat: health check every MULTILLM_HEALTH_INTERVAL_S, writes the fallback order")
             console.print(f"Flower: celery -A multillm.workers --broker={system.redis_url} flower --port=5555")
             console.print("Ctrl-C to stop.")
@@ -98,7 +98,7 @@ def worker(
     if not redis_url:
         raise ConfigurationError("REDIS_URL: not set and no `multillm up` is running")
     n = concurrency or settings.provider(provider).concurrency
-    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", f"{keys.queue(provider)},multillm.health",
+    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", f"{constants.queue(provider)},multillm.health",
                          "-P", pool or settings.worker_pool, "-c", str(n), "-n", f"{provider}@%h",
                          "--without-gossip", "--without-mingle", "-l", settings.log_level)
     sys.stdout.flush()

@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ...common.errors import ConfigurationError
-from ...common.settings import get_settings
-from ...common.usage import read_usage
-from ..client import resolve_redis_url
-from .errors import one_line_errors
+from multillm.common.errors import ConfigurationError
+from multillm.common.settings import get_settings
+from multillm.common.usage import read_usage
+from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.client import resolve_redis_url
 
 
 def _day(text: str, field: str) -> date:

@@ -13,8 +13,8 @@ import redis
 from multillm.common.providers import SPECS
 from multillm.common.settings import Settings, load_settings
 from multillm.producers.client import MultiLLM
-from multillm.producers.embedded import start_redis, stop
-from multillm.producers.system import EmbeddedSystem, SystemOptions
+from multillm.producers.local.embedded import start_redis, stop
+from multillm.producers.local.system import EmbeddedSystem, SystemOptions
 
 # Short leases and timeouts so recovery happens within a test's patience.
 FAST_ENV = {

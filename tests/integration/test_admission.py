@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.errors import TenantRateLimited
 from multillm.producers.client import MultiLLM
 
@@ -20,11 +20,11 @@ def test_a_flooding_tenant_is_refused_and_others_are_not(own_redis: str):
         for i in range(3):
             client.submit("openai", "hi", tenant="flood", job_id=f"flood-{i}")
         client.submit("openai", "hi", tenant="flood", job_id="flood-0")  # a resubmit is not a new request
-        queued = raw.llen(keys.queue("openai"))
+        queued = raw.llen(constants.queue("openai"))
         with pytest.raises(TenantRateLimited, match="Too many chats for this tenant"):
             client.submit("openai", "hi", tenant="flood", job_id="flood-3")
-        assert raw.llen(keys.queue("openai")) == queued and not raw.exists(keys.job("flood-3"))
+        assert raw.llen(constants.queue("openai")) == queued and not raw.exists(constants.job("flood-3"))
         client.submit("openai", "hi", tenant="calm", job_id="calm-0")
         client.submit("anthropic", "hi", tenant="flood", job_id="flood-anthropic")
-    assert raw.llen(keys.queue("openai")) == queued + 1
+    assert raw.llen(constants.queue("openai")) == queued + 1
     raw.close()

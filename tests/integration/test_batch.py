@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from multillm.producers.batch import BatchRun, parse_targets
+from multillm.producers.batch.report import summarise
+from multillm.producers.batch.run import BatchRun, parse_targets
 from multillm.producers.client import MultiLLM
-from multillm.producers.report import summarise
 
 from .conftest import settings_for
 

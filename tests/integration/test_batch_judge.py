@@ -12,11 +12,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from multillm.producers.batch import BatchRun, Target, parse_targets
+from multillm.producers.batch.report import summarise, write_report
+from multillm.producers.batch.run import BatchRun, Target, parse_targets
 from multillm.producers.cli.batch import batch_app
 from multillm.producers.client import MultiLLM
-from multillm.producers.report import summarise, write_report
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
 

@@ -6,8 +6,8 @@ import json
 
 import redis
 
-from multillm.common import keys
-from multillm.producers.bench_fanout import FanoutPlan, run_fanout
+from multillm.common import constants
+from multillm.producers.bench.fanout import FanoutPlan, run_fanout
 
 CHUNKS = 200
 
@@ -29,7 +29,7 @@ def test_multillm_fanout_goes_through_the_publish_script_and_job_handles(own_red
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     # Each job's replay log holds its whole stream, numbered without gaps: start, the deltas, done.
     client = redis.Redis.from_url(own_redis)
-    logs = client.keys(keys.log("fanout-multillm-*"))
+    logs = client.keys(constants.log("fanout-multillm-*"))
     assert len(logs) == 4
     streams = [[int(json.loads(raw)["seq"]) for raw in client.lrange(log, 0, -1)] for log in logs]
     assert sum(len(s) for s in streams) == CHUNKS + 2 * 4

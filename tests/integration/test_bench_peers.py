@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from multillm.common.simulator import SIMULATED_KEY, SimulatorConfig, SimulatorServer, answer_words
-from multillm.producers.bench_peers import PlainCelery, start_plain_worker
-from multillm.producers.embedded import stop
+from multillm.producers.bench.peers import PlainCelery, start_plain_worker
+from multillm.producers.local.embedded import stop
+from multillm.producers.simulator import SIMULATED_KEY, SimulatorConfig, SimulatorServer, answer_words
 
 PROMPT = "Write one short line about queues."
 

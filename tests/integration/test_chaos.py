@@ -2,7 +2,7 @@
 reconnecting consumers, a Redis restart, and all of them at once (the soak). Sizes are small here;
 `--soak-minutes N` runs the soak for N minutes and the kill test with 500 jobs.
 
-The chaos and the checks live in `multillm.producers.chaos`, shared with `multillm bench soak`."""
+The chaos and the checks live in `multillm.producers.bench.chaos`, shared with `multillm bench soak`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ import kombu
 import pytest
 from kombu.common import ignore_errors
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.jobs import JobResult
 from multillm.common.lease import attempts_key
-from multillm.producers.bench_soak import SoakConfig, run_soak
-from multillm.producers.chaos import (
+from multillm.producers.bench.chaos import (
     FAULT_MIX,
     WorkerKiller,
     clear_faults,
@@ -30,10 +29,11 @@ from multillm.producers.chaos import (
     set_fault_mix,
     stream_problems,
 )
+from multillm.producers.bench.soak import SoakConfig, run_soak
 from multillm.producers.client import MultiLLM
-from multillm.producers.embedded import start_redis, stop
 from multillm.producers.handle import JobHandle, JobTimeout
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.embedded import start_redis, stop
+from multillm.producers.local.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
 
@@ -45,10 +45,10 @@ def result_or_history(client: MultiLLM, handle: JobHandle, timeout: float = 60) 
         return handle.result(timeout=timeout)
     except JobTimeout:
         job_id = handle.job_id
-        history = [raw.decode() for raw in client.redis.lrange(keys.log(job_id), 0, -1)]
-        state = {"attempts": client.redis.get(attempts_key(job_id)), "lease": client.redis.get(keys.lease(job_id)),
-                 "inflight": client.redis.zscore(keys.INFLIGHT, job_id), "now": time.time(),
-                 "queued": client.redis.llen(keys.queue("openai")), "workers": client.redis.keys(keys.worker("*"))}
+        history = [raw.decode() for raw in client.redis.lrange(constants.log(job_id), 0, -1)]
+        state = {"attempts": client.redis.get(attempts_key(job_id)), "lease": client.redis.get(constants.lease(job_id)),
+                 "inflight": client.redis.zscore(constants.INFLIGHT, job_id), "now": time.time(),
+                 "queued": client.redis.llen(constants.queue("openai")), "workers": client.redis.keys(constants.worker("*"))}
         raise AssertionError(f"job {job_id} has no result: {state} {history}") from None
 
 
@@ -134,7 +134,7 @@ def test_slow_and_reconnecting_consumers_see_no_gap_and_no_duplicate(calm_system
 
 def wait_until_some_started(client: MultiLLM, handles: list[JobHandle], timeout: float = 30) -> None:
     end = time.monotonic() + timeout
-    while not any(client.redis.exists(keys.log(h.job_id)) for h in handles):
+    while not any(client.redis.exists(constants.log(h.job_id)) for h in handles):
         assert time.monotonic() < end, "no job started"
         time.sleep(0.02)
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from multillm.common.health import ORDER
+from multillm.common.provider_health import ORDER
 from multillm.producers.client import MultiLLM
-from multillm.producers.system import EmbeddedSystem
-from multillm.workers.health import HEALTH_RUNS
+from multillm.producers.local.system import EmbeddedSystem
+from multillm.workers.beat import HEALTH_RUNS
 
 from .conftest import make_system, settings_for
 

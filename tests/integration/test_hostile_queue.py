@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.producers.client import MultiLLM
 
 from .conftest import settings_for
@@ -28,14 +28,14 @@ def test_malformed_jobs_on_the_queue_each_get_an_error_result(system):
     @given(garbage)
     def put(body: str) -> None:
         job_id = f"hostile-{len(sent)}"
-        client.redis.set(keys.job(job_id), body)  # bypasses the producer's validation
-        client._celery.send_task("multillm.chat.openai", args=[job_id], queue=keys.queue("openai"))
+        client.redis.set(constants.job(job_id), body)  # bypasses the producer's validation
+        client._celery.send_task("multillm.chat.openai", args=[job_id], queue=constants.queue("openai"))
         sent.append(job_id)
 
     put()
     # Arguments that are not a job id at all: refused by the task without killing anything.
     for args in ([None], [123], [["nested"]], ["x" * 500], []):
-        client._celery.send_task("multillm.chat.openai", args=args, queue=keys.queue("openai"))
+        client._celery.send_task("multillm.chat.openai", args=args, queue=constants.queue("openai"))
     for job_id in sent:
         result = client.job(job_id).result(timeout=30)
         assert result.status == "failed" and result.error["code"] == "invalid_job"

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from multillm.common.usage import read_usage
 from multillm.producers.client import MultiLLM
-from multillm.producers.embedded import free_port, python_module, spawn, stop
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.embedded import free_port, python_module, spawn, stop
+from multillm.producers.local.system import EmbeddedSystem
 
 from .conftest import FAST_ENV, make_system, settings_for
 

@@ -10,7 +10,7 @@ import pytest
 from multillm.common import errors
 from multillm.common.providers import SPECS, Timeouts, create_provider
 from multillm.common.schemas import ChatOptions, Message, Tool
-from multillm.common.simulator import SimulatorConfig, SimulatorServer, count_tokens
+from multillm.producers.simulator import SimulatorConfig, SimulatorServer, count_tokens
 
 PROVIDERS = list(SPECS)
 WEATHER = Tool(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}},

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.errors import ConfigurationError
 from multillm.common.providers import SPECS
 from multillm.producers.client import MultiLLM
@@ -115,7 +115,7 @@ def test_cancel_stops_a_running_job_promptly(client: MultiLLM):
 
 def test_cancel_of_a_queued_job_ends_it_at_once(client: MultiLLM, raw_redis):
     job_id = "never-started-1"
-    raw_redis.set(keys.job(job_id), '{"provider": "openai", "model": "gpt-4o-mini", "submitted_at": 1}')
+    raw_redis.set(constants.job(job_id), '{"provider": "openai", "model": "gpt-4o-mini", "submitted_at": 1}')
     handle = client.job(job_id)
     assert handle.cancel()
     assert handle.result(timeout=5).status == "cancelled"
@@ -130,14 +130,14 @@ def test_cancel_of_a_queued_job_ends_it_at_once(client: MultiLLM, raw_redis):
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
 ])
 def test_bad_jobs_are_refused_at_submit_and_never_enqueued(client: MultiLLM, raw_redis, kwargs, field):
-    before = raw_redis.llen(keys.queue("openai"))
+    before = raw_redis.llen(constants.queue("openai"))
     args = {"provider": "openai", "prompt": "hi", **kwargs}
     with pytest.raises(ConfigurationError, match=field):
         client.submit(args.pop("provider"), args.pop("prompt"), **args)
-    assert raw_redis.llen(keys.queue("openai")) == before
+    assert raw_redis.llen(constants.queue("openai")) == before
 
 
 def test_a_malformed_message_put_straight_on_the_queue_gets_an_error_result(client: MultiLLM):
-    client._celery.send_task("multillm.chat.openai", args=["no-such-job"], queue=keys.queue("openai"))
+    client._celery.send_task("multillm.chat.openai", args=["no-such-job"], queue=constants.queue("openai"))
     result = client.job("no-such-job").result(timeout=30)
     assert result.status == "failed" and result.error["code"] == "invalid_job"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from multillm.producers.client import MultiLLM
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
 from .test_observability import counter

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.producers.client import MultiLLM
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.system import EmbeddedSystem
 
 from .conftest import make_system, settings_for
 
@@ -39,7 +39,7 @@ def prefork_system(own_redis, tmp_path_factory) -> Iterator[EmbeddedSystem]:
 def owner_pid(client: MultiLLM, job_id: str, timeout: float = 20) -> int:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        owner = client.redis.get(keys.lease(job_id))
+        owner = client.redis.get(constants.lease(job_id))
         if owner:
             return int(owner.decode().split(":")[1])
         time.sleep(0.02)

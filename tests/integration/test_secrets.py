@@ -13,11 +13,11 @@ import pytest
 import redis
 
 from multillm.common.providers import SPECS
-from multillm.common.simulator import SimulatorConfig, SimulatorServer
 from multillm.common.vault import Vault, new_master_key
 from multillm.producers.client import MultiLLM
-from multillm.producers.embedded import free_port, python_module, spawn, stop
-from multillm.producers.system import EmbeddedSystem
+from multillm.producers.local.embedded import free_port, python_module, spawn, stop
+from multillm.producers.local.system import EmbeddedSystem
+from multillm.producers.simulator import SimulatorConfig, SimulatorServer
 
 from .conftest import FAST_ENV, make_system, settings_for
 

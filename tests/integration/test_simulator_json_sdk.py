@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from multillm.common.providers import create_provider
 from multillm.common.schemas import ChatOptions, Message
-from multillm.common.simulator import SimulatorConfig, SimulatorServer, count_tokens
+from multillm.producers.simulator import SimulatorConfig, SimulatorServer, count_tokens
 
 pytestmark = pytest.mark.integration
 

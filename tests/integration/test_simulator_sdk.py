@@ -14,7 +14,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from multillm.common.simulator import SimulatorConfig, SimulatorServer, count_tokens
+from multillm.producers.simulator import SimulatorConfig, SimulatorServer, count_tokens
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import pytest
 from multillm.common.errors import ConfigurationError
 from multillm.common.jobs import JobResult, Timings
 from multillm.common.schemas import ChatOptions
-from multillm.producers.batch_output import compact, latest_rows
-from multillm.producers.batch_progress import RATE_WINDOW_S, Progress
-from multillm.producers.judge import judge_request, judgement, parse_judge, question_of, verdict_schema
-from multillm.producers.report import summarise
+from multillm.producers.batch.judge import judge_request, judgement, parse_judge, question_of, verdict_schema
+from multillm.producers.batch.output import compact, latest_rows
+from multillm.producers.batch.progress import RATE_WINDOW_S, Progress
+from multillm.producers.batch.report import summarise
 
 
 def judge_result(text: str, status: str = "succeeded", error: dict | None = None) -> JobResult:

@@ -29,12 +29,12 @@ from flower.options import options as flower_options
 from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
-from multillm.common import keys, metrics
+from multillm.common import constants, metrics
 from multillm.common.providers import SPECS
 from multillm.common.settings import GLOBAL_VARS, RATE_LIMIT_VARS, env_names, load_settings
 from multillm.producers.cli.main import app as cli_app
 from multillm.producers.client import MultiLLM
-from multillm.producers.embedded import free_port, python_module, spawn, start_redis, stop
+from multillm.producers.local.embedded import free_port, python_module, spawn, start_redis, stop
 from multillm.workers.reaper import Reaper
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,7 +280,7 @@ def test_a_deployment_per_provider_queue_scaled_by_keda_on_its_redis_list(manife
         concurrency = env_value(c, f"{spec.env_prefix}_CONCURRENCY")
         (trigger,) = scaled[f"worker-{provider}"]["spec"]["triggers"]
         assert scaled[f"worker-{provider}"]["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
-        assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == keys.queue(provider)
+        assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == constants.queue(provider)
         assert trigger["metadata"]["listLength"] == concurrency  # one worker's worth of waiting jobs per pod
         assert scaled[f"worker-{provider}"]["spec"]["minReplicaCount"] >= 1  # a queue never without a consumer
         assert trigger["authenticationRef"]["name"] in auths
@@ -398,15 +398,15 @@ def test_the_workers_gauge_counts_live_presence_keys_per_queue():
     for hostname, queues in [("openai@a", ["multillm.openai", "multillm.health"]),
                              ("openai@b", ["multillm.openai", "multillm.health"]),
                              ("mixed@c", ["multillm.openai", "multillm.google"])]:
-        r.set(keys.worker(hostname), Reaper(1.0, hostname, queues).presence, ex=30)
-    r.set(keys.worker("gone@d"), Reaper(1.0, "gone@d", ["multillm.grok"]).presence, px=1)  # a worker that died
-    r.set(keys.worker("garbled@e"), b"not json")
+        r.set(constants.worker(hostname), Reaper(1.0, hostname, queues).presence, ex=30)
+    r.set(constants.worker("gone@d"), Reaper(1.0, "gone@d", ["multillm.grok"]).presence, px=1)  # a worker that died
+    r.set(constants.worker("garbled@e"), b"not json")
     deadline = time.monotonic() + 5
-    while r.exists(keys.worker("gone@d")) and time.monotonic() < deadline:
+    while r.exists(constants.worker("gone@d")) and time.monotonic() < deadline:
         time.sleep(0.005)
     (workers,) = [f for f in metrics.QueueCollector(r).collect() if f.name == "multillm_workers"]
     counts = {s.labels["queue"]: s.value for s in workers.samples}
-    assert set(counts) == {keys.queue(p) for p in SPECS}  # every queue, zero included, so the alert can fire
+    assert set(counts) == {constants.queue(p) for p in SPECS}  # every queue, zero included, so the alert can fire
     assert counts["multillm.openai"] == 3 and counts["multillm.google"] == 1
     assert counts["multillm.grok"] == 0 and counts["multillm.anthropic"] == 0
 
@@ -485,7 +485,7 @@ def test_the_compose_services_run_and_answer_a_job(local_compose, manifests, tmp
         for name in ("worker-openai", "beat", "flower"):
             start(name, log if name == "worker-openai" else None)
         result = handle.result(timeout=60)
-    assert result.status == "succeeded" and result.text and client.llen(keys.queue("openai")) == 0
+    assert result.status == "succeeded" and result.text and client.llen(constants.queue("openai")) == 0
     wait_for(lambda: int(client.get("multillm:health:runs") or 0) >= 1, 60, "the beat's health run")
     client.close()
 

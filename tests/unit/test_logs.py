@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.jobs import Job
 from multillm.common.logs import HumanFormatter, SecretFilter, install_secret_filter, job_context, mask_secrets
 from multillm.common.runner import Runtime, run_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import load_settings
-from multillm.common.simulator import SimulatorConfig, SimulatorServer
+from multillm.producers.simulator import SimulatorConfig, SimulatorServer
 
 KEYS = ["sk-proj-abcdefghijklmnop", "sk-ant-api03-abcdefghijkl", "sk-or-v1-abcdefghijkl", "xai-abcdefghijklmnop",
         "hf_abcdefghijklmnop", "ghp_abcdefghijklmnopqrst", "github_pat_abcdefghijkl",
@@ -75,7 +75,7 @@ def test_a_line_logged_inside_a_job_is_json_with_the_job_fields(json_lines):
         # Anthropic has no frequency_penalty: the provider client drops it with a warning, inside the job.
         job = Job(provider="anthropic", model="claude-3-5-haiku-latest", messages=[Message(role="user", content="hi")],
                   options=ChatOptions(max_tokens=8, frequency_penalty=0.5))
-        rt.redis.set(keys.job(job.job_id), job.model_dump_json())
+        rt.redis.set(constants.job(job.job_id), job.model_dump_json())
         try:
             assert run_job(rt, job.job_id).status == "succeeded"
         finally:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import fakeredis
 from prometheus_client import CollectorRegistry, generate_latest
 
-from multillm.common import keys, metrics
+from multillm.common import constants, metrics
 from multillm.common.jobs import JobResult, Timings
 from multillm.common.schemas import Usage
 from multillm.common.usage import read_usage, record_usage
@@ -42,9 +42,9 @@ def test_results_are_counted_per_provider():
 
 def test_queue_collector_reads_depth_and_oldest_age():
     r = fakeredis.FakeRedis()
-    r.set(keys.job("old"), json.dumps({"submitted_at": time.time() - 30}))
+    r.set(constants.job("old"), json.dumps({"submitted_at": time.time() - 30}))
     body = base64.b64encode(json.dumps([["old"], {}, {}]).encode()).decode()
-    r.lpush(keys.queue("openai"), json.dumps({"body": body, "headers": {"task": "multillm.chat.openai"}}))
+    r.lpush(constants.queue("openai"), json.dumps({"body": body, "headers": {"task": "multillm.chat.openai"}}))
     registry = CollectorRegistry()
     registry.register(metrics.QueueCollector(r))
     text = generate_latest(registry).decode()
@@ -71,7 +71,7 @@ def test_metric_names_cover_every_family():
 
 
 def test_every_worker_reports_the_circuit_and_quota_use_from_redis():
-    from multillm.common.health import Circuit
+    from multillm.common.provider_health import Circuit
     from multillm.common.quota import Quota, TokenCount, rule_for
     from multillm.common.settings import load_settings
 

@@ -7,8 +7,8 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from multillm.common.simulator import FAULTS, QuotaLimits, SimulatorConfig
-from multillm.common.simulator.faults import UnknownFault, choose_fault
+from multillm.producers.simulator import FAULTS, QuotaLimits, SimulatorConfig
+from multillm.producers.simulator.faults import UnknownFault, choose_fault
 
 
 def test_merging_replaces_named_fields_and_keeps_the_rest():

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from multillm.common.providers import SPECS
-from multillm.common.simulator import SimulatorConfig, count_tokens
-from multillm.common.simulator.handlers import FORMATS
-from multillm.common.simulator.plan import Ask, Plan, ToolSpec, make_plan, tool_arguments
-from multillm.common.simulator.sse import SLOT, Template
+from multillm.producers.simulator import SimulatorConfig, count_tokens
+from multillm.producers.simulator.handlers import FORMATS
+from multillm.producers.simulator.plan import Ask, Plan, ToolSpec, make_plan, tool_arguments
+from multillm.producers.simulator.sse import SLOT, Template
 
 WEATHER = ToolSpec("get_weather", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 

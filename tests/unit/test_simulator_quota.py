@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from multillm.common.simulator.quota import NOMINAL_RPM, Quota, QuotaDecision
+from multillm.producers.simulator.quota import NOMINAL_RPM, Quota, QuotaDecision
 
 
 class Clock:

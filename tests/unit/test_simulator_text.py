@@ -7,9 +7,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-import multillm.common.simulator as simulator
-from multillm.common.simulator import answer_words, count_tokens
-from multillm.common.simulator.text import as_chunks, json_fragments, reasoning_chunks
+import multillm.producers.simulator as simulator
+from multillm.producers.simulator import answer_words, count_tokens
+from multillm.producers.simulator.text import as_chunks, json_fragments, reasoning_chunks
 
 
 def test_the_public_surface_is_sorted_and_importable():

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from multillm.common.jobs import JobResult, StreamMessage, Timings
-from multillm.producers.chaos import Seen, final_text, stream_problems
-from multillm.producers.soak_check import Submitted, Tally, check_consumer, check_job, figures
+from multillm.producers.bench.chaos import Seen, final_text, stream_problems
+from multillm.producers.bench.soak_check import Submitted, Tally, check_consumer, check_job, figures
 
 JOB = "j1"
 

@@ -10,7 +10,7 @@ import fakeredis
 import pytest
 import redis
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.lease import ACQUIRED, LeaseKeeper
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
 
@@ -22,7 +22,7 @@ def publisher(r: fakeredis.FakeRedis, batcher: Batcher, job_id: str) -> Publishe
 
 
 def logged(r: fakeredis.FakeRedis, job_id: str) -> list[dict]:
-    return [json.loads(m) for m in r.lrange(keys.log(job_id), 0, -1)]
+    return [json.loads(m) for m in r.lrange(constants.log(job_id), 0, -1)]
 
 
 def test_every_jobs_chunks_land_in_order_from_many_threads():
@@ -45,7 +45,7 @@ def test_every_jobs_chunks_land_in_order_from_many_threads():
         messages = logged(r, pub.job_id)
         assert [m["seq"] for m in messages] == list(range(1, 203))
         assert [m["text"] for m in messages[1:-1]] == [str(n) for n in range(200)]
-        assert messages[-1]["type"] == "done" and r.exists(keys.result(pub.job_id))
+        assert messages[-1]["type"] == "done" and r.exists(constants.result(pub.job_id))
 
 
 def test_a_cancel_reaches_the_sender_and_nothing_after_it_is_logged():
@@ -53,7 +53,7 @@ def test_a_cancel_reaches_the_sender_and_nothing_after_it_is_logged():
     pub = publisher(r, Batcher(r), "j1")
     assert pub.send("delta", text="a") == 0
     assert pub.flush() == 0
-    r.set(keys.cancel("j1"), "1")
+    r.set(constants.cancel("j1"), "1")
     pub.send("delta", text="b")
     assert pub.flush() == PUBLISHED_CANCELLED
     assert pub.send("delta", text="c") == PUBLISHED_CANCELLED
@@ -63,10 +63,10 @@ def test_a_cancel_reaches_the_sender_and_nothing_after_it_is_logged():
 def test_a_lost_lease_reaches_the_sender():
     r = fakeredis.FakeRedis()
     pub = publisher(r, Batcher(r), "j1")
-    r.delete(keys.lease("j1"))
+    r.delete(constants.lease("j1"))
     pub.send("delta", text="a")
     assert pub.flush() == LEASE_LOST
-    assert pub.finish("done", "{}", 60) == LEASE_LOST and not r.exists(keys.result("j1"))
+    assert pub.finish("done", "{}", 60) == LEASE_LOST and not r.exists(constants.result("j1"))
 
 
 def test_a_redis_error_in_the_batch_is_raised_in_the_jobs_thread():

@@ -7,7 +7,7 @@ import json
 import fakeredis
 import pytest
 
-from multillm.common import keys
+from multillm.common import constants
 from multillm.common.lease import ACQUIRED, FINISHED, HELD_ELSEWHERE, LeaseKeeper, lapsed_jobs
 from multillm.common.stream import ALREADY_FINISHED, LEASE_LOST, PUBLISHED_CANCELLED, Publisher
 from multillm.producers.handle import JobHandle, Sequencer
@@ -28,7 +28,7 @@ def leased_publisher(r: fakeredis.FakeRedis, job_id: str = "j1") -> tuple[LeaseK
 def test_messages_get_consecutive_sequence_numbers_and_land_in_the_log(r):
     _, pub = leased_publisher(r)
     assert [pub.publish("delta", text=t) for t in "abc"] == [1, 2, 3]
-    logged = [json.loads(m) for m in r.lrange(keys.log("j1"), 0, -1)]
+    logged = [json.loads(m) for m in r.lrange(constants.log("j1"), 0, -1)]
     assert [(m["seq"], m["type"], m["text"]) for m in logged] == [(1, "delta", "a"), (2, "delta", "b"), (3, "delta", "c")]
     assert all(m["job_id"] == "j1" and m["attempt"] == 1 for m in logged)
 
@@ -37,17 +37,17 @@ def test_result_is_written_once_whatever_the_number_of_finishes(r):
     _, pub = leased_publisher(r)
     assert pub.finish("done", '{"n": 1}', 60) == 1
     assert pub.finish("done", '{"n": 2}', 60) == ALREADY_FINISHED
-    assert json.loads(r.get(keys.result("j1"))) == {"n": 1}
-    assert r.llen(keys.log("j1")) == 1
-    assert not r.exists(keys.lease("j1"))
+    assert json.loads(r.get(constants.result("j1"))) == {"n": 1}
+    assert r.llen(constants.log("j1")) == 1
+    assert not r.exists(constants.lease("j1"))
 
 
 def test_cancel_stops_publishing(r):
     _, pub = leased_publisher(r)
     pub.publish("delta", text="x")
-    r.set(keys.cancel("j1"), "1")
+    r.set(constants.cancel("j1"), "1")
     assert pub.publish("delta", text="y") == PUBLISHED_CANCELLED
-    assert r.llen(keys.log("j1")) == 1
+    assert r.llen(constants.log("j1")) == 1
 
 
 def test_an_attempt_without_the_lease_cannot_publish_or_finish(r):
@@ -55,7 +55,7 @@ def test_an_attempt_without_the_lease_cannot_publish_or_finish(r):
     stranger = Publisher(r, "j1", "someone-else", 1, replay_max=1000, ttl=60)
     assert stranger.publish("delta", text="x") == LEASE_LOST
     assert stranger.finish("done", "{}", 60) == LEASE_LOST
-    assert not r.exists(keys.result("j1"))
+    assert not r.exists(constants.result("j1"))
 
 
 def test_unowned_finish_only_succeeds_while_nobody_holds_the_lease(r):
@@ -81,7 +81,7 @@ def test_attempt_number_counts_leases_taken(r):
 
 def test_a_lapsed_lease_is_claimed_by_exactly_one_reaper(r):
     leased_publisher(r, "gone")
-    r.delete(keys.lease("gone"))  # the worker died: its lease expired
+    r.delete(constants.lease("gone"))  # the worker died: its lease expired
     later = 1e12
     assert lapsed_jobs(r, now=later) == ["gone"]
     assert lapsed_jobs(r, now=later) == []
@@ -90,7 +90,7 @@ def test_a_lapsed_lease_is_claimed_by_exactly_one_reaper(r):
 def test_renewal_marks_a_lease_lost_when_another_attempt_took_over(r):
     keeper = LeaseKeeper(r, ttl_s=10)
     _, lease = keeper.acquire("j")
-    r.set(keys.lease("j"), "thief")
+    r.set(constants.lease("j"), "thief")
     keeper.renew_all()
     assert lease.lost.is_set()
 
@@ -130,13 +130,13 @@ def test_a_publish_repeated_after_redis_ran_it_adds_nothing(r):
     repeat = script(keys=pub._keys, args=[pub.owner, body, 1000, 60, 1])  # message 1 sent again
     assert repeat == ALREADY_PUBLISHED
     assert pub.publish("delta", text="b") == 2
-    assert [json.loads(m)["text"] for m in r.lrange(keys.log("j1"), 0, -1)] == ["a", "b"]
+    assert [json.loads(m)["text"] for m in r.lrange(constants.log("j1"), 0, -1)] == ["a", "b"]
 
 
 def test_a_new_attempt_numbers_its_messages_afresh(r):
     keeper, first = leased_publisher(r)
     assert first.publish("delta", text="a") == 1
-    r.delete(keys.lease("j1"))  # the first attempt's worker died
+    r.delete(constants.lease("j1"))  # the first attempt's worker died
     state, lease = keeper.acquire("j1")
     assert state == ACQUIRED and lease is not None and lease.attempt == 2
     second = Publisher(r, "j1", lease.owner, lease.attempt, replay_max=1000, ttl=60)

@@ -1,0 +1,127 @@
+"""Quota accuracy: the simulator enforces a quota itself (600 requests/min and a token limit per
+key, sliding 60 s window, 429 beyond it); 1, 2 and 4 worker processes try to use it for 60 s.
+
+    multillm bench quota
+
+Peers on the same simulator in the same run: multillm's Redis quota (OPENAI_RPM, OPENAI_TPM);
+Celery's own `rate_limit` alone (10/s per worker, the usual way); LiteLLM's Router with `rpm` set
+and Redis for cross-instance usage tracking, one process per "worker".
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from typing import Any
+
+import httpx
+
+from multillm.common import constants
+from multillm.common.settings import load_settings
+from multillm.producers.client import MultiLLM
+from multillm.producers.local.embedded import free_port, start_redis, stop
+from multillm.producers.local.system import EmbeddedSystem, SystemOptions
+
+RPM, TPM, SECONDS, MAX_TOKENS = 600, 100_000, 60.0, 16
+PROMPT = "Write one short line about queues."
+SIM_ARGS = ["--ttft-ms", "20", "--tokens-per-second", "0", "--quota-rpm", str(RPM), "--quota-tpm", str(TPM)]
+
+
+def _count_done(client: MultiLLM, ids: list[str]) -> int:
+    found = client.redis.mget([constants.result(j) for j in ids])
+    return sum(1 for raw in found if raw and json.loads(raw)["status"] == "succeeded")
+
+
+def run_celery(workers: int, mode: str) -> dict[str, Any]:
+    """`multillm` (global quota) or `celery` (rate_limit only) with `workers` worker processes."""
+    env = {"OPENAI_API_KEY": "", "LOG_LEVEL": "error", "MULTILLM_JOB_DEADLINE_S": "600",
+           "MULTILLM_MAX_ATTEMPTS": "20"}
+    env.update({"OPENAI_RPM": str(RPM), "OPENAI_TPM": str(TPM)} if mode == "multillm" else
+               {"OPENAI_TASK_RATE_LIMIT": f"{RPM // 60}/s"})
+    settings = load_settings(env)
+    options = SystemOptions(providers=["openai"], concurrency=16, simulator_args=SIM_ARGS, extra_env=env)
+    with EmbeddedSystem(settings, options) as system, MultiLLM(system.redis_url, settings=settings) as client:
+        for _ in range(workers - 1):
+            system.start_worker("openai")
+        system.wait_for_workers(list(system.workers))
+        start = time.monotonic()
+        ids = [client.submit("openai", PROMPT, max_tokens=MAX_TOKENS).job_id for _ in range(int(RPM * 1.6))]
+        time.sleep(max(0.0, SECONDS - (time.monotonic() - start)))
+        done = _count_done(client, ids)
+        stats = httpx.get(f"{system.simulator_url}/_simulator/stats", timeout=5).json()
+    return {"system": mode, "workers": workers, "succeeded": done, "share": done / RPM,
+            "429s": stats["rate_limited"].get("openai", 0)}
+
+
+def _litellm_worker(base: str, redis_port: int, until: float, out: Any) -> None:
+    import asyncio
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of price tables
+    import litellm
+    from litellm import Router
+
+    litellm.suppress_debug_info = True
+    import logging
+
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    router = Router(model_list=[{"model_name": "m", "litellm_params": {
+        "model": "openai/gpt-4o-mini", "api_base": base, "api_key": "bench-key", "rpm": RPM, "tpm": TPM}}],
+        redis_host="127.0.0.1", redis_port=redis_port, routing_strategy="usage-based-routing-v2", num_retries=0)
+
+    async def one(done: list[int]) -> None:
+        while time.time() < until:
+            try:
+                response = await router.acompletion(model="m", messages=[{"role": "user", "content": PROMPT}],
+                                                    max_tokens=MAX_TOKENS, stream=True)
+                async for _ in response:
+                    pass
+                done[0] += 1
+            except Exception:  # router says no deployment is free, or the simulator said 429
+                await asyncio.sleep(0.5)
+
+    async def main() -> int:
+        done = [0]
+        await asyncio.gather(*(one(done) for _ in range(16)))
+        return done[0]
+
+    out.put(asyncio.run(main()))
+
+
+def run_litellm(workers: int) -> dict[str, Any]:
+    from multillm.producers.simulator import SimulatorConfig, SimulatorServer
+
+    redis_process, url = start_redis()
+    config = SimulatorConfig(ttft_ms=20, tokens_per_second=0, quota_rpm=RPM, quota_tpm=TPM)
+    try:
+        with SimulatorServer(port=free_port(), config=config) as sim:
+            until = time.time() + SECONDS
+            queue: Any = multiprocessing.Queue()
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            procs = [multiprocessing.Process(target=_litellm_worker, args=(sim.base_urls()["openai"], port, until, queue))
+                     for _ in range(workers)]
+            for p in procs:
+                p.start()
+            done = sum(queue.get(timeout=SECONDS + 60) for _ in procs)
+            for p in procs:
+                p.join(10)
+            stats = sim.simulator.stats.as_dict()
+    finally:
+        stop([redis_process])
+    return {"system": "litellm", "workers": workers, "succeeded": done, "share": done / RPM,
+            "429s": stats["rate_limited"].get("openai", 0)}
+
+
+def bench_quota(worker_counts: tuple[int, ...] = (1, 2, 4), litellm: bool = True) -> list[dict[str, Any]]:
+    rows = []
+    for n in worker_counts:
+        rows.append(run_celery(n, "multillm"))
+        rows.append(run_celery(n, "celery"))
+        if litellm:
+            try:
+                rows.append(run_litellm(n))
+            except ImportError:
+                rows.append({"system": "litellm", "workers": n, "error": "litellm not installed"})
+    return rows

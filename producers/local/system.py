@@ -1,0 +1,161 @@
+"""A whole multillm system on this machine: Redis (unless REDIS_URL is set), the simulator for
+every provider without an API key, and one Celery worker per provider queue."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+import redis
+
+from multillm.common import constants
+from multillm.common.errors import ConfigurationError
+from multillm.common.providers import SPECS
+from multillm.common.settings import Settings
+from multillm.producers.local.embedded import free_port, python_module, spawn, start_redis, stop
+from multillm.producers.simulator.config import SIMULATED_KEY
+from multillm.producers.simulator.urls import base_urls
+
+
+@dataclass
+class SystemOptions:
+    providers: list[str] = field(default_factory=lambda: list(SPECS))
+    concurrency: int | None = None  # per worker; None: each provider's <PREFIX>_CONCURRENCY
+    pool: str = "threads"
+    simulator_args: list[str] = field(default_factory=list)
+    log_dir: Path | None = None
+    beat: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
+    metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
+    one_worker: bool = False  # a single worker process serves every provider's queue
+
+
+class EmbeddedSystem:
+    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+
+    def __init__(self, settings: Settings, options: SystemOptions | None = None) -> None:
+        self.settings = settings
+        self.options = options or SystemOptions()
+        self.processes: list[Popen[bytes]] = []
+        self.workers: dict[str, Popen[bytes]] = {}
+        self.redis_url = settings.redis_url or ""
+        self.simulator_url: str | None = None
+        self.simulated: list[str] = []
+        self.metrics_ports: dict[str, int] = {}
+
+    def __enter__(self) -> EmbeddedSystem:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _log(self, name: str) -> Path | None:
+        return self.options.log_dir / f"{name}.log" if self.options.log_dir else None
+
+    def start(self, wait: float = 60.0) -> None:
+        if self.options.log_dir:
+            self.options.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.redis_url:
+                process, self.redis_url = start_redis(log=self._log("redis"))
+                self.processes.append(process)
+            self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
+            if self.simulated:
+                self._start_simulator()
+            if self.options.one_worker:
+                self.start_worker(*self.options.providers)
+            else:
+                for provider in self.options.providers:
+                    self.start_worker(provider)
+            if self.options.beat:
+                self.start_beat()
+            self.wait_for_workers(list(self.workers), wait)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_simulator(self) -> None:
+        port = free_port()
+        args = python_module("multillm.producers.cli.main", "simulate", "--port", str(port),
+                             *self.options.simulator_args)
+        self.processes.append(spawn(args, env=dict(os.environ, **self.options.extra_env),
+                                    log=self._log("simulator")))
+        self.simulator_url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{self.simulator_url}/_simulator/stats", timeout=0.5).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > end or self.processes[-1].poll() is not None:
+                    raise ConfigurationError("the provider simulator did not start") from None
+                time.sleep(0.05)
+
+    def worker_env(self) -> dict[str, str]:
+        env = dict(os.environ, **self.options.extra_env, REDIS_URL=self.redis_url)
+        urls = base_urls(self.simulator_url) if self.simulator_url else {}
+        for provider in self.simulated:
+            spec = SPECS[provider]
+            env[spec.base_url_env] = urls[provider]
+            env[spec.api_key_env] = SIMULATED_KEY
+        return env
+
+    def start_worker(self, provider: str, *also: str, name: str | None = None) -> Popen[bytes]:
+        """A worker for `provider`'s queue (and the queues of `also`)."""
+        concurrency = self.options.concurrency or self.settings.provider(provider).concurrency
+        name = name or f"{provider}-{os.getpid()}-{len(self.processes)}"
+        queues = ",".join([*(constants.queue(p) for p in (provider, *also)), f"{constants.PREFIX}.health"])
+        args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
+                             "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
+                             "-l", self.settings.log_level, "--without-gossip", "--without-mingle")
+        env = self.worker_env()
+        if self.options.metrics:
+            self.metrics_ports[name] = free_port()
+            env["MULTILLM_METRICS_PORT"] = str(self.metrics_ports[name])
+        process = spawn(args, env=env, log=self._log(f"worker-{name}"))
+        self.processes.append(process)
+        self.workers[name] = process
+        return process
+
+    def start_beat(self) -> Popen[bytes]:
+        """Celery beat, which sends the health task every MULTILLM_HEALTH_INTERVAL_S."""
+        schedule = (self.options.log_dir or Path("/tmp")) / f"beat-{os.getpid()}-{len(self.processes)}.schedule"
+        args = python_module("celery", "-A", "multillm.workers", "beat", "-l", "warning", "-s", str(schedule))
+        process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
+        self.processes.append(process)
+        return process
+
+    def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:
+        client = redis.Redis.from_url(self.redis_url)
+        end = time.monotonic() + timeout
+        try:
+            while True:
+                ready = {k.decode().split(":", 2)[2].split("@")[0] for k in client.keys(constants.worker("*"))}
+                missing = [n for n in names if n not in ready]
+                if not missing:
+                    return
+                dead = [n for n in missing if self.workers[n].poll() is not None]
+                if dead or time.monotonic() > end:
+                    raise ConfigurationError(f"workers did not start: {', '.join(dead or missing)}")
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    def env(self) -> dict[str, str]:
+        """Variables that point another program at this system."""
+        env = {"REDIS_URL": self.redis_url}
+        if self.simulator_url:
+            urls = base_urls(self.simulator_url)
+            for provider in self.simulated:
+                env[SPECS[provider].base_url_env] = urls[provider]
+        return env
+
+    def stop(self) -> None:
+        stop(list(reversed(self.processes)))
+        self.processes.clear()
+        self.workers.clear()
