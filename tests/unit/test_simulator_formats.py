@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from multillm.common.providers import SPECS
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 from multillm.producers.simulator import SimulatorConfig, count_tokens
 from multillm.producers.simulator.handlers import FORMATS
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec, make_plan, tool_arguments

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from multillm.common.providers import SPECS
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 from multillm.producers.simulator import SimulatorConfig, count_tokens
 from multillm.producers.simulator.handlers import FORMATS
 from multillm.producers.simulator.json_mode import gemini_json, json_answer, openai_json, schema_problem

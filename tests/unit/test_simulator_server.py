@@ -15,7 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from multillm.common.providers import SPECS
+from multillm.common.providers import SPECS as CATALOG
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.simulator import SimulatorConfig, SimulatorServer, base_urls, count_tokens
 
@@ -114,7 +115,8 @@ def test_empty_messages_or_a_broken_body_are_refused(sim, provider):
     ("google", "gemini-pro-vision", lambda r: r.json()["error"]["status"] == "INVALID_ARGUMENT"),
 ])
 def test_a_prompt_beyond_the_context_length_is_refused(sim, provider, model, check):
-    limit = SPECS[provider].model(model).context_length
+    # The OpenAI wire counts o200k tokens as OpenAI does: "word " * n is n + 8 with the chat's overhead.
+    limit = SPECS[provider].model(model).context_length - (8 if SPECS[provider].protocol == "openai" else 0)
     assert post(sim, provider, "word " * limit, model=model).status_code == 200
     response = post(sim, provider, "word " * (limit + 1), model=model)
     assert response.status_code == 400 and check(response)
@@ -140,12 +142,12 @@ def test_quota_headers_then_a_429_with_retry_after(fresh):
 
 
 def test_token_quota_counts_the_prompt_and_max_tokens(fresh):
-    fresh.configure(provider_quotas={"grok": {"tpm": 100}})
-    prompt = "two words"
-    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "58"
-    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "16"
+    fresh.configure(provider_quotas={"grok": {"tpm": 110}})
+    prompt = "two words"  # 9 prompt tokens on the OpenAI wire: 2 in o200k, 7 of chat overhead
+    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "61"
+    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "12"
     assert post(fresh, "grok", prompt, max_tokens=40).status_code == 429
-    assert post(fresh, "grok", prompt, max_tokens=14).status_code == 200
+    assert post(fresh, "grok", prompt, max_tokens=3).status_code == 200
 
 
 def test_faults_by_rate_are_counted(fresh):
@@ -264,4 +266,4 @@ def test_print_env_points_every_provider_at_the_simulator():
     urls = base_urls("http://127.0.0.1:8123")
     for provider, spec in SPECS.items():
         assert f"export {spec.base_url_env}={urls[provider]}" in result.output
-    assert count_tokens(result.output) == 2 * len(SPECS) * 2
+    assert count_tokens(result.output) == 2 * len(CATALOG) * 2
