@@ -264,6 +264,6 @@ def test_print_env_points_every_provider_at_the_simulator():
     result = CliRunner().invoke(app, ["--print-env", "--port", "8123"])
     assert result.exit_code == 0
     urls = base_urls("http://127.0.0.1:8123")
-    for provider, spec in SPECS.items():
+    for provider, spec in CATALOG.items():  # the CLI speaks multillm's variable names
         assert f"export {spec.base_url_env}={urls[provider]}" in result.output
     assert count_tokens(result.output) == 2 * len(CATALOG) * 2
