@@ -61,3 +61,8 @@ def queue(provider: str) -> str:
 
 def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
+
+
+def model_list(provider: str, digest: str) -> str:
+    """A provider's live model list as one key sees it at one base URL (`digest` hashes both)."""
+    return f"{PREFIX}:models:{provider}:{digest}"

@@ -31,10 +31,12 @@ from multillm.common.errors import (
 from multillm.common.jobs import Job, JobResult, Timings
 from multillm.common.lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
 from multillm.common.logs import job_context
+from multillm.common.model_facts import job_cost, load_overrides
+from multillm.common.preflight import prepare_call
 from multillm.common.provider_health import Circuit, read_order, record_outcome
 from multillm.common.provider_health import Outcome as CallOutcome
 from multillm.common.providers import create_provider, get_spec
-from multillm.common.quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
+from multillm.common.quota import Quota, QuotaWait, TokenCount, rule_for
 from multillm.common.retry import backoff_delay, worth_retrying
 from multillm.common.routing import next_hop
 from multillm.common.sanitize import sanitize_job
@@ -103,14 +105,6 @@ CRASH_ALLOWANCE = 10  # attempts lost to worker crashes tolerated beyond max_att
 
 def failures_key(job_id: str) -> str:
     return f"{constants.PREFIX}:failures:{job_id}"
-
-
-def job_tokens(job: Job) -> TokenCount:
-    """Tokens to reserve before the call: the prompt estimate and the output cap."""
-    chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
-    info = get_spec(job.provider).find_model(job.model)
-    cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
-    return estimate_tokens(chars, cap)
 
 
 def load_job(rt: Runtime, job_id: str) -> Job:
@@ -237,7 +231,8 @@ class Attempt:
         api_key = rt.api_key(job)
         rule = rule_for(ps, api_key, rt.settings.rate_limit)
         reservation = f"{job.job_id}:{self.lease.attempt}"
-        with rt.quota.reserved(rule, reservation, job_tokens(job), inline_wait_s=rt.settings.quota_inline_wait_s,
+        tokens = prepare_call(rt.redis, rt.settings, job, api_key, rt.http_client)  # model, count, limits
+        with rt.quota.reserved(rule, reservation, tokens, inline_wait_s=rt.settings.quota_inline_wait_s,
                                deadline_at=job.deadline_at, sleep=self._wait_for_quota):
             self._emit("start", provider=job.provider, model=job.model)
             try:
@@ -306,12 +301,11 @@ class Attempt:
     def _result(self, status: str, error: dict[str, Any] | None = None) -> JobResult:
         job, out = self.job, self.outcome
         self.timings.finished_at = time.time()
-        info = get_spec(job.provider).find_model(job.model)
-        cost = info.cost(out.usage.input_tokens, out.usage.output_tokens) if info else 0.0
+        cost = job_cost(job.provider, job.model, out.usage, load_overrides(self.rt.settings.models_file))
         return JobResult(
             job_id=job.job_id, status=status, provider=job.provider, model=job.model,  # type: ignore[arg-type]
             tenant=job.tenant, attempts=self.lease.attempt, text=out.text if not error else "",
-            tool_calls=out.tool_calls if not error else [], usage=out.usage, cost_usd=round(cost, 8),
+            tool_calls=out.tool_calls if not error else [], usage=out.usage, cost_usd=cost,
             finish_reason=out.finish_reason, error=error, timings=self.timings,
             path=[*job.path, f"{job.provider}/{job.model}"],
         )

@@ -138,10 +138,15 @@ class ProviderConfig(ChatOptions):
 
 
 class Usage(Strict):
+    """Tokens as OpenAI counts them: `input_tokens` includes cache reads and writes, `output_tokens`
+    includes reasoning. `cost_usd` is the cost the provider itself reported (OpenRouter), if any."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -90,6 +90,7 @@ class Settings(BaseModel):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     tiers: dict[str, dict[str, str]] | None = None
+    models_file: str | None = None  # MULTILLM_MODELS: local facts about models (common/model_facts.py)
     providers: dict[str, ProviderSettings]
 
     @field_validator("redis_url")
@@ -154,6 +155,7 @@ GLOBAL_VARS = {
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
     "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
     "MULTILLM_TIERS": "tiers",
+    "MULTILLM_MODELS": "models_file",
 }
 RATE_LIMIT_VARS = {
     "RATE_LIMIT_ENABLED": "enabled",

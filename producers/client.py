@@ -20,13 +20,16 @@ from multillm.common import constants
 from multillm.common.admission import Admission
 from multillm.common.errors import ConfigurationError
 from multillm.common.jobs import Job
+from multillm.common.model_facts import ModelFacts, load_overrides, model_facts
+from multillm.common.model_list import ModelLists, listed_model
 from multillm.common.provider_health import Circuit, read_health, read_order
-from multillm.common.providers import get_spec
+from multillm.common.providers import LLMProvider, create_provider, get_spec
 from multillm.common.quota import Quota
 from multillm.common.routing import candidates, model_for
 from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
+from multillm.common.tokens import TokenCount, count_tokens
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
@@ -48,14 +51,18 @@ def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
     return url
 
 
-def validate_job(job: Job) -> Job:
-    """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy."""
-    info = get_spec(job.provider).model(job.model)
+def validate_job(job: Job, facts: ModelFacts | None = None) -> Job:
+    """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy. Any model
+    id is accepted; what the catalogue or `facts` know about it is checked."""
     job = sanitize_job(job)
-    if job.options.tools and not info.tools:
+    info = get_spec(job.provider).find_model(job.model)
+    if info and job.options.tools and not info.tools:
         raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
-    if any(m.images() for m in job.messages) and not info.vision:
+    if info and any(m.images() for m in job.messages) and not info.vision:
         raise ConfigurationError(f"messages: {info.id} does not accept images")
+    limit = facts.max_output_tokens if facts else (info.max_output_tokens if info else None)
+    if job.options.max_tokens is not None and limit and job.options.max_tokens > limit:
+        raise ConfigurationError(f"options.max_tokens: {job.options.max_tokens} exceeds {job.model}'s limit of {limit}")
     return job
 
 
@@ -75,11 +82,15 @@ class MultiLLM:
         self._accept = self.redis.register_script(_ACCEPT)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
+        self._lists = ModelLists(self.redis)
+        self._providers: dict[str, LLMProvider] = {}
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                                  broker_connection_retry_on_startup=True)
 
     def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
         self.redis.close()
         self._celery.close()
 
@@ -150,7 +161,7 @@ class MultiLLM:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
-        job = validate_job(job)
+        job = validate_job(job, self.model_facts(job.provider, job.model))
         if self._admission.enabled(job.provider) and not self.redis.exists(constants.job(job.job_id)):
             self._admission.admit(job.tenant, job.provider, job.job_id)
         ttl = int(job.deadline_s + self.settings.result_ttl_s)
@@ -159,6 +170,37 @@ class MultiLLM:
             self._celery.send_task(f"multillm.chat.{job.provider}", args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
+
+    def model_facts(self, provider: str, model: str) -> ModelFacts:
+        """What is known of `model`: checked against the provider's live list (the shared 1-hour cache)
+        when this process has the provider's key (UnknownModelError naming the closest ids if it is not
+        listed); workers check again with the key they call with."""
+        live = None
+        client = self._provider(provider)
+        if client is not None:
+            key = self.settings.provider(provider).api_key
+            assert key is not None
+            live = listed_model(client.spec.name, model, self._lists.get(client, key.get_secret_value()))
+        return model_facts(provider, model, live, load_overrides(self.settings.models_file))
+
+    def count_tokens(self, provider: str, prompt: str | Sequence[Message | dict[str, Any]], *,
+                     model: str | None = None, **options: Any) -> TokenCount:
+        """Input tokens of a chat before sending it: exact for OpenAI-family models (bpe-openai) and
+        where Anthropic's or Gemini's count endpoint answers this process's key; an estimate otherwise."""
+        spec = get_spec(provider)
+        chat = parse(ChatOptions, {**options, "model": model or spec.default_model})
+        messages = [parse(Message, m) for m in as_messages(prompt)]
+        return count_tokens(provider, chat.model or spec.default_model, messages, chat, self._provider(provider))
+
+    def _provider(self, provider: str) -> LLMProvider | None:
+        """A client with this process's key for `provider` (kept: its connection pool is reused)."""
+        ps = self.settings.provider(provider)
+        if ps.api_key is None:
+            return None
+        if provider not in self._providers:
+            self._providers[provider] = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
+                                                        timeouts=self.settings.timeouts(total=30))
+        return self._providers[provider]
 
     def job(self, job_id: str) -> JobHandle:
         return JobHandle(job_id, self.redis, self.url)

@@ -71,14 +71,20 @@ def read_lines(path: Path) -> Iterator[Line]:
 
 
 def parse_targets(providers: list[str], models: list[str]) -> list[Target]:
-    """`--models` entries are `provider=model` (several per provider allowed) or a bare model id."""
+    """`--models` entries are `provider=model` (several per provider allowed, any id the provider
+    lists) or a bare model id, which goes to the chosen providers whose catalogue names it, or to the
+    only provider chosen."""
     chosen: dict[str, list[str]] = {p: [] for p in providers}
     for entry in models:
         provider, _, model = entry.partition("=") if "=" in entry else ("", "", entry)
+        if provider:
+            get_spec(provider)
         owners = [provider] if provider else [p for p in providers if get_spec(p).find_model(model)]
-        if not owners:
-            raise ConfigurationError(f"--models: {entry!r} is not a model of {', '.join(providers)}")
+        if not owners and len(providers) == 1:
+            owners = list(providers)
+        if not owners or not model.strip():
+            raise ConfigurationError(f"--models: {entry!r}: name its provider (provider=model); no chosen "
+                                     f"provider's catalogue names it")
         for p in owners:
-            get_spec(p).model(model)
             chosen.setdefault(p, []).append(model)
     return [Target(p, m) for p, ms in chosen.items() for m in (ms or [get_spec(p).default_model])]

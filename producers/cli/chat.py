@@ -11,6 +11,7 @@ import typer
 
 from multillm.common.errors import ConfigurationError, MultiLLMError
 from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.model_list import fetch_list, listed_model
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.schemas import ChatOptions, Message, StreamEvent
 from multillm.common.settings import get_settings
@@ -63,7 +64,6 @@ def chat(
     spec = get_spec(provider)
     options = chat_options(model or spec.default_model, temperature, max_tokens, top_p, frequency_penalty,
                            presence_penalty, stop, system, json_mode)
-    spec.model(options.model or "")
     messages = user_message(prompt)
     if direct:
         _chat_direct(provider, messages, options, as_json)
@@ -83,6 +83,7 @@ def _chat_direct(provider: str, messages: list[Message], options: ChatOptions, a
     client = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
                              timeouts=settings.timeouts())
     try:
+        listed_model(spec.name, options.model or spec.default_model, fetch_list(client))
         events: Iterable[StreamEvent] = client.stream_chat(messages, options)
         for event in events:
             if as_json:

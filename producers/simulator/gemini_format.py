@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.json_mode import gemini_json
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec
+from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 from multillm.producers.simulator.sse import SLOT, Template, data_event
 from multillm.producers.simulator.text import count_tokens

@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.anthropic_format import AnthropicFormat
 from multillm.producers.simulator.config import SimulatorConfig
 from multillm.producers.simulator.faults import STATUS_FAULTS, UnknownFault, choose_fault, drawn_fault, requested_fault
 from multillm.producers.simulator.gemini_format import GeminiFormat
 from multillm.producers.simulator.openai_format import OpenAIFormat
 from multillm.producers.simulator.plan import Ask, make_plan
+from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.quota import Quota, QuotaDecision
 from multillm.producers.simulator.sse import dumps
 from multillm.producers.simulator.stats import Stats

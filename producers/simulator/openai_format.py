@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from multillm.producers.simulator.providers import SimProvider
 from multillm.producers.simulator.json_mode import openai_json, schema_problem
 from multillm.producers.simulator.openai_errors import error_reply, rate_headers
 from multillm.producers.simulator.openai_models import list_models
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec
+from multillm.producers.simulator.providers import SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 from multillm.producers.simulator.sse import SLOT, Template, data_event
 from multillm.producers.simulator.text import openai_prompt_tokens

@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.config import SimulatorConfig
 from multillm.producers.simulator.handlers import Simulator
+from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.urls import PREFIXES, base_urls
 
 SHUTDOWN_TIMEOUT_S = 5.0  # streams notice the stop within SHORT_PAUSE_S; this only bounds stragglers

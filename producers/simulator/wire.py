@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.plan import Ask, Plan
+from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 
 # Error kinds and the HTTP status each usually has; a format may answer differently.

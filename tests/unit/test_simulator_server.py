@@ -16,9 +16,9 @@ import typer
 from typer.testing import CliRunner
 
 from multillm.common.providers import SPECS as CATALOG
-from multillm.producers.simulator.providers import PROVIDERS as SPECS
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.simulator import SimulatorConfig, SimulatorServer, base_urls, count_tokens
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 
 AUTH = {"openai": {"authorization": "Bearer k"}, "anthropic": {"x-api-key": "k", "anthropic-version": "2023-06-01"},
         "gemini": {"x-goog-api-key": "k"}}
