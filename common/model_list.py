@@ -49,7 +49,8 @@ class ModelLists:
         return UNREACHABLE if data == UNREACHABLE else [LiveModel(**m) for m in data]
 
     def refresh(self, provider: LLMProvider, api_key: str) -> list[LiveModel] | None:
-        """Fetch and store the list now (the health beat); None, remembered, when it cannot be had."""
+        """Fetch and store the list now (the health beat); None, remembered, when it cannot be had;
+        [] (remembered as no list) when the server lists nothing."""
         key = list_key(provider.id, provider.base_url, api_key)
         try:
             models = provider.get_models()
@@ -59,7 +60,7 @@ class ModelLists:
             return None
         if not models:  # an empty list checks nothing: a server that lists nothing may still serve
             self.redis.set(key, json.dumps(UNREACHABLE), ex=UNREACHABLE_TTL_S)
-            return None
+            return []
         self.redis.set(key, json.dumps([asdict(m) for m in models]), ex=MODELS_TTL_S)
         return models
 
@@ -73,7 +74,7 @@ class ModelLists:
                 return None if found == UNREACHABLE else found  # type: ignore[return-value]
             if self.redis.set(key + ":lock", "1", nx=True, px=FETCH_LOCK_MS):
                 try:
-                    return self.refresh(provider, api_key)
+                    return self.refresh(provider, api_key) or None
                 finally:
                     self.redis.delete(key + ":lock")
             if time.monotonic() >= deadline:

@@ -17,6 +17,7 @@ from multillm.producers.cli.models import models
 from multillm.producers.cli.quotas import quotas
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.cli.system import up, worker
+from multillm.producers.cli.tokens import tokens
 from multillm.producers.cli.usage import usage
 
 app = typer.Typer(
@@ -26,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health, usage):
+for command in (chat, submit, stream, result, cancel, models, tokens, up, worker, simulate, bench, quotas, keygen, health,
+                usage):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from multillm.common.errors import ConfigurationError
 from multillm.common.jobs import Job
 from multillm.common.sanitize import MAX_MESSAGES, check_image_url, clean_text, sanitize_job
-from multillm.common.schemas import ChatOptions
 
 
 def job(**kw) -> Job:
