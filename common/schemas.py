@@ -105,6 +105,7 @@ class ChatOptions(Strict):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     stop: list[str] | None = Field(default=None, max_length=4)
+    seed: int | None = None  # best-effort determinism: OpenAI-compatible `seed`, Gemini `generationConfig.seed`
     system_prompt: str | None = None
     stream: bool = True
     tools: list[Tool] | None = None

@@ -182,6 +182,7 @@ class AnthropicProvider(LLMProvider):
             "top_p": options.top_p,
             "frequency_penalty": options.frequency_penalty,
             "presence_penalty": options.presence_penalty,
+            "seed": options.seed,
         }
         for name, value in params.items():
             if value is None:

@@ -45,8 +45,8 @@ ANTHROPIC = ProviderSpec(
     models_path="/v1/models",
     headers=(("anthropic-version", "2023-06-01"),),
     key_pattern=r"^sk-ant-[A-Za-z0-9_\-]{16,}$",
-    # Messages API has no frequency/presence penalty (anthropic-sdk message_create_params.py).
-    unsupported=frozenset({"frequency_penalty", "presence_penalty"}),
+    # Messages API has no frequency/presence penalty nor seed (anthropic-sdk message_create_params.py).
+    unsupported=frozenset({"frequency_penalty", "presence_penalty", "seed"}),
     models=(
         M("claude-3-5-haiku-latest", "Claude 3.5 Haiku", 200_000, 8_192),
         M("claude-sonnet-4-5", "Claude Sonnet 4.5", 200_000, 64_000, vision=True),

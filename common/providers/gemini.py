@@ -88,6 +88,7 @@ GENERATION_FIELDS = {
     "top_p": "topP",
     "frequency_penalty": "frequencyPenalty",
     "presence_penalty": "presencePenalty",
+    "seed": "seed",
     "stop": "stopSequences",
 }
 

@@ -92,6 +92,7 @@ class OpenAICompatProvider(LLMProvider):
             "frequency_penalty": options.frequency_penalty,
             "presence_penalty": options.presence_penalty,
             "stop": options.stop,
+            "seed": options.seed,
         }
         info = self.spec.find_model(model)
         reasoning = info.reasoning if info else bool(REASONING_IDS.match(model))

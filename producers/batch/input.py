@@ -1,6 +1,7 @@
 """Batch input: dataset lines in either format, and the provider/model targets they go to.
 
-Input lines are either the OpenAI Batch API format (`custom_id`, `method`, `url`, `body`) or the
+Input lines are either the OpenAI Batch API format (`custom_id`, `method`, `url`, `body`; every body
+field honoured or the line refused naming it: `openai_body.py`) or the
 simple form (`{"prompt": ..., "expected": ..., "id": ..., "metadata": {...}}`, or a bare text line).
 """
 
@@ -14,6 +15,9 @@ from typing import Any
 
 from multillm.common.errors import ConfigurationError
 from multillm.common.providers import get_spec
+from multillm.common.schemas import ChatOptions, Message
+from multillm.common.validation import parse
+from multillm.producers.batch.openai_body import chat_from_body
 
 CHAT_OPTION_FIELDS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop")
 
@@ -48,12 +52,11 @@ def parse_line(text: str, number: int) -> Line:
         raise ConfigurationError(f"line {number}: not JSON ({exc.msg})") from None
     if "body" in data:  # OpenAI Batch API request line
         body = data["body"]
-        if not isinstance(body, dict) or not body.get("messages"):
-            raise ConfigurationError(f"line {number}: body.messages is required")
-        options = {k: body[k] for k in CHAT_OPTION_FIELDS if body.get(k) is not None}
-        if "max_completion_tokens" in body:
-            options["max_tokens"] = body["max_completion_tokens"]
-        return Line(str(data.get("custom_id") or f"line-{number}"), body["messages"], options,
+        if not isinstance(body, dict):
+            raise ConfigurationError(f"line {number}: body must be an object")
+        messages, options = chat_from_body(body, f"line {number}: body")
+        _check(messages, options, number)
+        return Line(str(data.get("custom_id") or f"line-{number}"), messages, options,
                     data.get("expected"), data.get("metadata") or {})
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -61,6 +64,19 @@ def parse_line(text: str, number: int) -> Line:
     options = {k: data[k] for k in CHAT_OPTION_FIELDS if data.get(k) is not None}
     return Line(str(data.get("id") or data.get("custom_id") or f"line-{number}"),
                 [{"role": "user", "content": prompt}], options, data.get("expected"), data.get("metadata") or {})
+
+
+def _check(messages: list[dict[str, Any]], options: dict[str, Any], number: int) -> None:
+    """The schemas the queue uses, so a bad line is refused here with its number, not at submit."""
+    for i, message in enumerate(messages):
+        try:
+            parse(Message, message)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"line {number}: body.messages.{i}.{exc}") from None
+    try:
+        parse(ChatOptions, options)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"line {number}: body.{exc}") from None
 
 
 def read_lines(path: Path) -> Iterator[Line]:
