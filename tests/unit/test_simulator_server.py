@@ -267,3 +267,31 @@ def test_print_env_points_every_provider_at_the_simulator():
     for provider, spec in CATALOG.items():  # the CLI speaks multillm's variable names
         assert f"export {spec.base_url_env}={urls[provider]}" in result.output
     assert count_tokens(result.output) == 2 * len(CATALOG) * 2
+
+
+@pytest.mark.parametrize(("provider", "status", "check"), [
+    ("openai", 404, lambda b: b["error"]["code"] == "model_not_found"),
+    ("anthropic", 404, lambda b: b["error"]["type"] == "not_found_error"),
+    ("google", 404, lambda b: b["error"]["status"] == "NOT_FOUND"),
+    ("openrouter", 400, lambda b: b["error"]["code"] == 400),
+    ("llama", 404, lambda b: b["error"]["code"] == "model_not_found"),
+    ("grok", 404, lambda b: b["code"] == "Some requested entity was not found"),
+    ("github", 400, lambda b: b["error"]["code"] == "unknown_model"),
+])
+def test_an_id_the_simulator_does_not_list_is_refused_in_the_providers_shape(sim, provider, status, check):
+    response = post(sim, provider, model="no-such-model-anywhere")
+    assert response.status_code == status and check(response.json())
+
+
+def test_the_simulator_lists_models_the_catalogue_never_names(sim):
+    for provider, model in (("openai", "gpt-5"), ("openrouter", "deepseek/deepseek-chat"), ("google", "gemma-3-27b-it")):
+        assert CATALOG[provider].find_model(model) is None and SPECS[provider].find_model(model) is not None
+        assert post(sim, provider, model=model).status_code == 200
+
+
+def test_the_simulator_imports_nothing_from_multillms_provider_code():
+    import pathlib
+
+    root = pathlib.Path(__file__).parents[2] / "producers" / "simulator"
+    for path in root.glob("*.py"):
+        assert "multillm.common" not in path.read_text(), path.name

@@ -70,3 +70,11 @@ def test_a_refused_count_endpoint_falls_back_to_the_estimate():
                              client=httpx.Client(transport=httpx.MockTransport(handler)))
     counted = count_tokens("anthropic", "claude-sonnet-4-5", HELLO, None, client)
     assert counted.method == ESTIMATE and counted.tokens == 15
+
+
+def test_the_chars_over_4_estimate_was_about_a_third_short_on_the_sample_dataset():
+    from multillm.producers.bench.token_estimate import bench_token_estimate
+
+    figures = bench_token_estimate()  # BENCHMARKS.md, "Counting tokens before the call"
+    assert (figures["prompts"], figures["o200k_tokens"], figures["chars_over_4_tokens"]) == (12, 222, 143)
+    assert round(figures["total_error_pct"]) == -36 and round(figures["worst_error_pct"]) == -43
