@@ -15,8 +15,9 @@ from multillm.common.model_facts import ModelFacts, load_overrides, model_facts
 from multillm.common.model_list import ModelLists, listed_model
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.quota import TokenCount as Reservation
+from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings
-from multillm.common.tokens import TokenCount, count_tokens
+from multillm.common.tokens import TokenCount, chat_tokens, count_tokens
 
 DEFAULT_OUTPUT_CAP = 4096  # reserved when a job sets no max_tokens (Anthropic's default cap too)
 
@@ -54,3 +55,12 @@ def check_limits(job: Job, facts: ModelFacts, prompt: TokenCount) -> None:
             f"{prompt.tokens} prompt tokens ({prompt.method})" + (f" + max_tokens {asked}" if needed > prompt.tokens else "")
             + f" exceed {job.model}'s context length of {facts.context_length} ({facts.limits_source})",
             provider=job.provider, model=job.model, job_id=job.job_id)
+
+
+def warm_up() -> None:
+    """Load what the first job would otherwise wait seconds for: the o200k and cl100k encodings
+    and genai-prices' snapshot. Workers call it before they announce themselves."""
+    hello = [Message(role="user", content="hello")]
+    for encoding in ("o200k_base", "cl100k_base"):
+        chat_tokens(hello, ChatOptions(), encoding)
+    model_facts("openai", "gpt-4o-mini")

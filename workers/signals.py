@@ -8,6 +8,7 @@ from typing import Any
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init, task_received, worker_ready, worker_shutdown
 
 from multillm.common import constants
+from multillm.common.preflight import warm_up
 from multillm.common.settings import get_settings
 from multillm.workers.reaper import Reaper
 
@@ -60,6 +61,7 @@ def _mark_received(request: Any = None, **_: Any) -> None:
 @worker_ready.connect
 def _start_reaper(sender: Any = None, **_: Any) -> None:
     global _reaper
+    warm_up()  # encodings and price data load now, not during the first job (the reaper announces the worker)
     queues = [q.name for q in sender.task_consumer.queues] if sender and sender.task_consumer else []
     _reaper = Reaper(max(0.5, get_settings().lease_ttl_s / 3), sender.hostname, queues)
     _reaper.start()

@@ -20,6 +20,7 @@ import redis
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
+from multillm.common.errors import UnknownModelError
 from multillm.common.providers import SPECS
 from multillm.producers.client import MultiLLM
 from multillm.producers.local.embedded import start_redis, stop
@@ -93,6 +94,17 @@ def test_an_unlisted_id_is_refused_naming_the_closest_ids(client, running):
     done = cli(running, "chat", "--direct", "-p", "openai", "-m", "gpt-5o", "Hi")
     assert done.returncode != 0 and "'gpt-5o' is not in OpenAI's model list" in done.stderr
     assert "closest: gpt-5" in done.stderr
+
+
+def test_a_producer_with_the_key_refuses_an_unlisted_id_before_enqueueing(running):
+    env = {SPECS["openai"].api_key_env: SIMULATED_KEY, SPECS["openai"].base_url_env: base_urls(running.simulator_url)["openai"]}
+    r = redis.Redis.from_url(running.redis_url)
+    before = r.llen("multillm.openai")
+    with MultiLLM(running.redis_url, settings=settings_for(running.redis_url, env)) as keyed:
+        with pytest.raises(UnknownModelError, match="closest: gpt-5"):
+            keyed.submit("openai", "Hi", model="gpt-5o")
+        assert keyed.submit("openai", "Hi", model="gpt-5", max_tokens=3).result(timeout=60).status == "succeeded"
+    assert r.llen("multillm.openai") == before
 
 
 def test_the_model_list_is_fetched_once_however_many_jobs_run(client, running):
