@@ -22,7 +22,7 @@ from multillm.producers.cli.exits import one_line_errors
 from multillm.producers.client import MultiLLM, resolve_redis_url
 
 Provider = Annotated[str, typer.Option("--provider", "-p", help="openai, anthropic, google, openrouter, llama, grok, github")]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Model id; default: the provider's first model")]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Any id the provider lists; default: its first catalogue model")]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON event per line")]
 
 
@@ -61,6 +61,7 @@ def chat(
 
     Example: multillm chat --provider anthropic --max-tokens 100 "Name three rivers"
     Example: multillm chat --direct -p openai -m gpt-4o-mini --json "Hello"
+    Example: multillm chat -p openrouter -m deepseek/deepseek-chat "Hi"   (any id the provider lists)
     """
     spec = get_spec(provider)
     options = chat_options(model or spec.default_model, temperature, max_tokens, top_p, frequency_penalty,

@@ -167,3 +167,11 @@ def test_a_self_hosted_servers_own_names_work_through_the_llama_provider(lone_re
             refused = c.submit("llama", "Say hello", model="gemma2", max_tokens=6).result(timeout=60)
             assert refused.error["code"] == "unknown_model" and "closest: gemma" in refused.error["message"]
         assert server.model_list_requests == 1
+
+
+def test_models_live_lists_what_the_provider_lists_with_the_source_of_each_fact(running):
+    done = cli(running, "models", "-p", "openrouter", "--live")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in done.stdout.splitlines()[1:]}
+    assert rows["deepseek/deepseek-chat"][1] == "163,840" and rows["deepseek/deepseek-chat"][3] == "live list"
+    assert rows["deepseek/deepseek-chat"][7] == "price data"
