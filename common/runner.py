@@ -95,6 +95,8 @@ class Runtime:
             if stored:
                 return stored
         secret = self.settings.provider(job.provider).api_key
+        if secret is None and self.settings.provider(job.provider).base_url:
+            return ""  # a self-hosted server at <PREFIX>_BASE_URL may need no key: none is sent
         if secret is None:
             spec = get_spec(job.provider)
             raise AuthenticationError(f"no API key: set {spec.api_key_env}", provider=job.provider,

@@ -29,9 +29,9 @@ def probe(provider: str) -> bool:
     validation, routing and `multillm models` read (common/model_list.py)."""
     rt = runtime()
     ps = rt.settings.provider(provider)
-    if ps.api_key is None:
+    if ps.api_key is None and not ps.base_url:
         return False
-    key = ps.api_key.get_secret_value()
+    key = ps.api_key.get_secret_value() if ps.api_key else ""  # a self-hosted server may need none
     base_url = ps.base_url or SPECS[provider].default_base_url
     client = create_provider(provider, key, base_url=base_url, timeouts=rt.settings.timeouts(total=10),
                              client=rt.http_client(base_url))

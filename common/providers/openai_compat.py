@@ -74,7 +74,8 @@ class OpenAICompatProvider(LLMProvider):
     protocol = "openai"
 
     def _headers_for(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}", **dict(self.spec.headers)}
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # a keyless self-hosted server
+        return {**auth, **dict(self.spec.headers)}
 
     def _fetch_models(self, headers: dict[str, str]) -> list[LiveModel]:
         call = Call(self.spec.id, "", "", self.timeouts)

@@ -80,9 +80,9 @@ def _chat_direct(provider: str, messages: list[Message], options: ChatOptions, a
     settings = get_settings()
     ps = settings.provider(provider)
     spec = get_spec(provider)
-    if ps.api_key is None:
+    if ps.api_key is None and not ps.base_url:
         raise ConfigurationError(f"{spec.api_key_env}: not set (for the simulator: eval $(multillm simulate --print-env))")
-    client = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
+    client = create_provider(provider, ps.api_key.get_secret_value() if ps.api_key else "", base_url=ps.base_url,
                              timeouts=settings.timeouts())
     try:
         listed_model(spec.name, options.model or spec.default_model, fetch_list(client))

@@ -64,7 +64,9 @@ class EmbeddedSystem:
             if not self.redis_url:
                 process, self.redis_url = start_redis(log=self._log("redis"))
                 self.processes.append(process)
-            self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
+            # A provider with neither a key nor a base URL of its own is simulated.
+            self.simulated = [p for p in self.options.providers
+                              if self.settings.provider(p).api_key is None and not self.settings.provider(p).base_url]
             if self.simulated:
                 self._start_simulator()
             if self.options.one_worker:

@@ -14,6 +14,7 @@ class SelfHostedServer:
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.model_list_requests = 0
+        self.authorizations: set[str | None] = set()  # the Authorization headers seen
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -39,6 +40,7 @@ class SelfHostedServer:
                 pass
 
             def do_GET(self) -> None:
+                outer.authorizations.add(self.headers.get("authorization"))
                 if self.path != "/v1/models":
                     return self._json(404, {"error": {"message": "not found"}})
                 outer.model_list_requests += 1
@@ -46,6 +48,7 @@ class SelfHostedServer:
                                                             for n in outer.names]})
 
             def do_POST(self) -> None:
+                outer.authorizations.add(self.headers.get("authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 if body.get("model") not in outer.names:
                     return self._json(404, {"error": {"message": f"model {body.get('model')} not found"}})
