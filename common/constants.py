@@ -51,6 +51,10 @@ def cancel(job_id: str) -> str:
     return f"{PREFIX}:cancel:{job_id}"
 
 
+def failures(job_id: str) -> str:
+    return f"{PREFIX}:failures:{job_id}"
+
+
 def requeue_guard(job_id: str, attempt: int) -> str:
     return f"{PREFIX}:requeue:{job_id}:{attempt}"
 
