@@ -121,11 +121,18 @@ def test_a_rate_limit_window_full_past_the_deadline_refuses_with_its_message(quo
     assert 55 < refused.value.retry_after <= 60.1
 
 
-def test_other_waits_past_the_deadline_are_a_missed_deadline(quota):
-    r = rule(windows=(Window("rpm", 1, 60_000), Window("window", 5, 60_000, message="unused")))
-    assert quota.acquire(r, "first", 1).granted
-    with pytest.raises(DeadlineExceeded, match=r"quota \(rpm\)"), \
-            quota.reserved(r, "second", TokenCount(1, 1), inline_wait_s=5, deadline_at=time.time() + 2):
+@pytest.mark.parametrize("reason", ["rpm", "tpm", "concurrency", "cooldown"])
+def test_other_waits_past_the_deadline_are_a_missed_deadline(quota, reason):
+    message_window = Window("window", 5, 60_000, message="unused")
+    rpm = Window("rpm", 1 if reason == "rpm" else 10, 60_000)
+    r = rule(windows=(rpm, Window("tpm", 100, 60_000, counts="tokens"), message_window),
+             max_concurrent=1 if reason == "concurrency" else 0, hold_ms=60_000)
+    if reason == "cooldown":
+        quota.cool_down(r, 30)
+    else:
+        assert quota.acquire(r, "first", 100 if reason == "tpm" else 1).granted
+    with pytest.raises(DeadlineExceeded, match=rf"quota \({reason}\)"), \
+            quota.reserved(r, "second", TokenCount(1, 1), inline_wait_s=5, deadline_at=time.time() + 0.05):
         pass
 
 
