@@ -24,7 +24,8 @@
     │                                 deadline; code rate_limited, the configured message (fallback allowed)
     └── JobError                      how a job ended that is not a provider's doing
         ├── JobCancelled
-        └── DeadlineExceeded
+        ├── DeadlineExceeded
+        └── InvalidJob                a record no worker can run (unreadable, unknown provider, ...)
 
     Steer                             not an error: tells the worker what to do with this delivery
     ├── LeaseLost                     another attempt owns the job: stop and write nothing
@@ -227,6 +228,12 @@ class JobCancelled(JobError):
 
 class DeadlineExceeded(JobError):
     code = "deadline_exceeded"
+
+
+class InvalidJob(JobError):
+    """A job record that cannot run: unreadable, malformed, or naming no known provider."""
+
+    code = "invalid_job"
 
 
 class Steer(Exception):

@@ -1,7 +1,7 @@
 """Running one delivery of a chat job, in steps composed around the provider call:
 
     runtime.py     what a worker process shares: Redis, leases, quotas, HTTP pools, the key vault
-    record.py      the job record: load a job, end one no attempt holds, count a stored result
+    record.py      the job record as a delivery sees it: load, end one no attempt holds, count a result
     guards.py      the checks before a call: circuit, cancel, attempt count, deadline
     slot.py        a quota slot around the call: reserve, wait or hand back, cooldown, reconcile
     health.py      the call's outcome fed to provider statistics and the circuit breaker

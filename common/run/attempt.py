@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from pydantic import ValidationError
 
 from multillm.common import metrics
 from multillm.common.errors import (
     CircuitOpen,
+    InvalidJob,
     JobCancelled,
     LeaseLost,
     MultiLLMError,
@@ -37,7 +37,7 @@ from multillm.common.run.failures import count_failure
 from multillm.common.run.fallback import move_job, next_hop_for
 from multillm.common.run.guards import check_can_start, check_deadline_mid_stream
 from multillm.common.run.health import record_call
-from multillm.common.run.record import finish_unowned, load_job
+from multillm.common.run.record import finish_without_lease, load_job
 from multillm.common.run.runtime import Runtime
 from multillm.common.run.slot import quota_slot
 from multillm.common.schemas import ChatResult, ProviderEvent
@@ -62,8 +62,8 @@ def run_job(rt: Runtime, job_id: Any) -> Delivery:
         return Delivery("skipped")
     try:
         job = load_job(rt, job_id)
-    except (MultiLLMError, ValidationError, ValueError) as exc:
-        finish_unowned(rt, job_id, exc)
+    except InvalidJob as exc:
+        finish_without_lease(rt, job_id, exc)
         return Delivery("failed")
     state, lease = rt.leases.acquire(job_id)
     if state != ACQUIRED or lease is None:

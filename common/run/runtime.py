@@ -1,5 +1,5 @@
-"""What one worker process shares between jobs: Redis, leases, quotas, the circuit breaker, HTTP
-connection pools, the key vault, and the lookup of the key a job is run with."""
+"""What one worker process shares between jobs: Redis, job records, leases, quotas, the circuit breaker,
+HTTP connection pools, the key vault, and the lookup of the key a job is run with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 import redis
 
 from multillm.common.errors import AuthenticationError
+from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.lease import LeaseKeeper
 from multillm.common.provider_health import Circuit
@@ -30,6 +31,8 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
+                                  replay_ttl_s=settings.replay_ttl_s)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
