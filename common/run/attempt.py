@@ -11,7 +11,7 @@ import logging
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -45,12 +45,14 @@ from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
 
 log = logging.getLogger("multillm.run")
 
+DeliveryStatus = Literal["succeeded", "failed", "cancelled", "retry", "fallback", "skipped"]
+
 
 @dataclass(frozen=True)
 class Delivery:
     """What became of one delivery of a job."""
 
-    status: str  # succeeded, failed, cancelled, retry, fallback, skipped
+    status: DeliveryStatus
     retry_in: float | None = None  # for retry: the countdown before the job's next delivery
     next_provider: str | None = None  # for fallback: the queue to send the job to
 

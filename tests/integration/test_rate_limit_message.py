@@ -35,7 +35,8 @@ def assert_refused_with(handle: JobHandle, message: str, provider: str) -> None:
     result = handle.result(timeout=30)
     assert result.status == "failed" and result.error is not None
     assert (result.error["code"], result.error["message"]) == ("rate_limited", message)
-    assert result.error["provider"] == provider and result.error["retry_after"] > 0
+    assert (result.error["provider"], result.error["model"]) == (provider, result.model)
+    assert result.error["retry_after"] > 0
     assert not result.error["retryable"]
     messages = list(handle.stream(timeout=5))
     assert [m.type for m in messages] == ["error"]  # refused before anything was sent
