@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from multillm.common import constants
 from multillm.common.jobs import Job
-from multillm.common.lease import attempts_key
 from multillm.common.provider_health import read_order
 from multillm.common.routing import next_hop
 from multillm.common.run.runtime import Runtime
@@ -23,5 +22,5 @@ def move_job(rt: Runtime, job: Job, provider: str, model: str) -> None:
                                    "path": [*job.path, f"{job.provider}/{job.model}"]})
     moved.options = moved.options.model_copy(update={"model": model})
     rt.redis.set(constants.job(job.job_id), moved.model_dump_json(), keepttl=True)
-    rt.redis.delete(attempts_key(job.job_id), constants.failures(job.job_id))
+    rt.redis.delete(constants.attempts(job.job_id), constants.failures(job.job_id))
 
