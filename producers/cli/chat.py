@@ -13,7 +13,7 @@ from multillm.common.errors import ConfigurationError, MultiLLMError
 from multillm.common.jobs import JobResult
 from multillm.common.model_list import fetch_list, listed_model
 from multillm.common.providers import create_provider, get_spec
-from multillm.common.schemas import ChatOptions, Message, StreamEvent
+from multillm.common.schemas import ChatOptions, Message, ProviderEvent
 from multillm.common.settings import get_settings
 from multillm.common.stream import StreamMessage
 from multillm.common.validation import parse
@@ -86,7 +86,7 @@ def _chat_direct(provider: str, messages: list[Message], options: ChatOptions, a
                              timeouts=settings.timeouts())
     try:
         listed_model(spec.name, options.model or spec.default_model, fetch_list(client))
-        events: Iterable[StreamEvent] = client.stream_chat(messages, options)
+        events: Iterable[ProviderEvent] = client.stream_chat(messages, options)
         for event in events:
             if as_json:
                 typer.echo(event.model_dump_json(exclude_none=True, exclude_defaults=True))
