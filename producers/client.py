@@ -22,7 +22,7 @@ from multillm.common.errors import ConfigurationError
 from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.model_facts import ModelFacts, load_overrides, model_facts
-from multillm.common.model_list import ModelLists, listed_model
+from multillm.common.model_list import ModelLists, list_key, listed_model
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import LLMProvider, create_provider, get_spec
 from multillm.common.quota import Quota
@@ -108,7 +108,8 @@ class MultiLLM:
             raise ConfigurationError(f"policy: {policy!r} is not one of health, latency, cost")
         order = read_order(self.redis, list(self.settings.providers))
         down = {p for p in order if self._circuit.state(p) == "open"}
-        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis)) if c[0] not in down]
+        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis))
+                 if c[0] not in down and not self._unlisted(*c)]
         if not pairs:
             raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
         return pairs[0]
@@ -183,6 +184,16 @@ class MultiLLM:
         chat = parse(ChatOptions, {**options, "model": model or spec.default_model})
         messages = [parse(Message, m) for m in as_messages(prompt)]
         return count_tokens(provider, chat.model or spec.default_model, messages, chat, self._provider(provider))
+
+    def _unlisted(self, provider: str, model: str) -> bool:
+        """True when the provider's cached live list (this process's key) lacks `model`: routing skips it.
+        Reads the cache only; no list, no verdict."""
+        client = self._provider(provider)
+        key = self.settings.provider(provider).api_key
+        if client is None or key is None:
+            return False
+        found = self._lists.cached(list_key(provider, client.base_url, key.get_secret_value()))
+        return isinstance(found, list) and all(m.id != model for m in found)
 
     def _provider(self, provider: str) -> LLMProvider | None:
         """A client with this process's key for `provider` (kept: its connection pool is reused)."""

@@ -107,6 +107,16 @@ def test_a_producer_with_the_key_refuses_an_unlisted_id_before_enqueueing(runnin
     assert r.llen("multillm.openai") == before
 
 
+def test_auto_routing_skips_a_provider_whose_cached_list_lacks_the_tiers_model(running):
+    urls = base_urls(running.simulator_url)
+    env = {SPECS["openai"].api_key_env: SIMULATED_KEY, SPECS["openai"].base_url_env: urls["openai"],
+           SPECS["google"].api_key_env: SIMULATED_KEY, SPECS["google"].base_url_env: urls["google"],
+           "MULTILLM_TIERS": json.dumps({"fast": {"openai": "gpt-5o", "google": "gemma-3-27b-it"}})}
+    with MultiLLM(running.redis_url, settings=settings_for(running.redis_url, env)) as keyed:
+        keyed.model_facts("openai", "gpt-5")  # the openai list is now in the shared cache
+        assert keyed.route("auto", None, "fast", "cost") == ("google", "gemma-3-27b-it")
+
+
 def test_the_model_list_is_fetched_once_however_many_jobs_run(client, running):
     forget_model_lists(running)
     before = sim_stats(running)["model_lists"].get("grok", 0)
