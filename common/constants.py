@@ -13,6 +13,13 @@
     multillm:requeue:{id}:{attempt}  guard so only one reaper re-enqueues a lapsed attempt
     multillm:worker:{hostname}  a live worker and its queues (expires unless refreshed)
     multillm.{provider}      the Celery queue of a provider
+    multillm:conversation:{tenant}:{id}       a conversation's turns (list of JSON), expires when idle
+    multillm:conversation-meta:{tenant}:{id}  its creation and update times and last job (hash)
+    multillm:conversation-busy:{tenant}:{id}  the job that holds the conversation while it runs
+    multillm:conversations:{tenant}           sorted set: conversation id -> last update
+    multillm:cache:{tenant}:{digest}          a cached answer (JSON), with a TTL
+    multillm:cache-index:{tenant}             sorted set: digest -> time stored (eviction order)
+    multillm:cache-stats:{tenant}             hits, misses and stores (hash)
 """
 
 PREFIX = "multillm"
@@ -61,3 +68,31 @@ def queue(provider: str) -> str:
 
 def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
+
+
+def conversation(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation:{tenant}:{conversation_id}"
+
+
+def conversation_meta(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation-meta:{tenant}:{conversation_id}"
+
+
+def conversation_busy(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation-busy:{tenant}:{conversation_id}"
+
+
+def conversations(tenant: str) -> str:
+    return f"{PREFIX}:conversations:{tenant}"
+
+
+def cache_entry(tenant: str, digest: str) -> str:
+    return f"{PREFIX}:cache:{tenant}:{digest}"
+
+
+def cache_index(tenant: str) -> str:
+    return f"{PREFIX}:cache-index:{tenant}"
+
+
+def cache_stats(tenant: str) -> str:
+    return f"{PREFIX}:cache-stats:{tenant}"

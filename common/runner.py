@@ -31,6 +31,7 @@ from multillm.common.errors import (
 from multillm.common.jobs import Job, JobResult, Timings
 from multillm.common.lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
 from multillm.common.logs import job_context
+from multillm.common.preparation import Preparation
 from multillm.common.provider_health import Circuit, read_order, record_outcome
 from multillm.common.provider_health import Outcome as CallOutcome
 from multillm.common.providers import create_provider, get_spec
@@ -38,7 +39,7 @@ from multillm.common.quota import Quota, QuotaWait, TokenCount, estimate_tokens,
 from multillm.common.retry import backoff_delay, worth_retrying
 from multillm.common.routing import next_hop
 from multillm.common.sanitize import sanitize_job
-from multillm.common.schemas import ChatResult, StreamEvent
+from multillm.common.schemas import ChatResult, Message, StreamEvent
 from multillm.common.settings import Settings
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
 from multillm.common.usage import record_usage
@@ -105,9 +106,9 @@ def failures_key(job_id: str) -> str:
     return f"{constants.PREFIX}:failures:{job_id}"
 
 
-def job_tokens(job: Job) -> TokenCount:
+def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
     """Tokens to reserve before the call: the prompt estimate and the output cap."""
-    chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
+    chars = sum(len(m.text()) for m in messages or job.messages) + len(job.options.system_prompt or "")
     info = get_spec(job.provider).find_model(job.model)
     cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
     return estimate_tokens(chars, cap)
@@ -179,11 +180,13 @@ class Attempt:
                              replay_max=s.replay_max, ttl=s.replay_ttl_s, batcher=rt.batcher)
         self.timings = Timings(submitted_at=job.submitted_at, started_at=time.time())
         self.outcome = ChatResult(provider=job.provider, model=job.model)
+        self.prep = Preparation(rt.redis, s, job)  # conversation history and the response cache
 
     def run(self) -> Outcome:
         job = self.job
         try:
             self._check_can_start()
+            self.prep.load()
             self._stream()
             return self._succeed()
         except QuotaWait as wait:
@@ -233,13 +236,17 @@ class Attempt:
 
     def _stream(self) -> None:
         job, rt = self.job, self.rt
+        if self.prep.cached is not None:  # answered from the response cache: no call, no quota
+            self._emit("start", provider=job.provider, model=job.model, **self.prep.start_fields())
+            return self.prep.replay(self._on_event)
         ps = rt.settings.provider(job.provider)
         api_key = rt.api_key(job)
         rule = rule_for(ps, api_key, rt.settings.rate_limit)
         reservation = f"{job.job_id}:{self.lease.attempt}"
-        with rt.quota.reserved(rule, reservation, job_tokens(job), inline_wait_s=rt.settings.quota_inline_wait_s,
+        with rt.quota.reserved(rule, reservation, job_tokens(job, self.prep.messages),
+                               inline_wait_s=rt.settings.quota_inline_wait_s,
                                deadline_at=job.deadline_at, sleep=self._wait_for_quota):
-            self._emit("start", provider=job.provider, model=job.model)
+            self._emit("start", provider=job.provider, model=job.model, **self.prep.start_fields())
             try:
                 self._call(api_key)
             except RateLimited as exc:  # the whole fleet backs off together
@@ -261,7 +268,7 @@ class Attempt:
         provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
                                    client=rt.http_client(base_url))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
-        with closing(provider.stream_chat(job.messages, job.options, job_id=job.job_id)) as events:
+        with closing(provider.stream_chat(self.prep.messages, job.options, job_id=job.job_id)) as events:
             for event in events:
                 self._on_event(event)
                 if time.time() >= job.deadline_at:
@@ -269,6 +276,7 @@ class Attempt:
 
     def _on_event(self, event: StreamEvent) -> None:
         out = self.outcome
+        self.prep.record(event)
         if event.type == "delta":
             out.text += event.text
             if self.timings.first_token_at is None:  # the first chunk waits for no batch: time to first token
@@ -307,13 +315,13 @@ class Attempt:
         job, out = self.job, self.outcome
         self.timings.finished_at = time.time()
         info = get_spec(job.provider).find_model(job.model)
-        cost = info.cost(out.usage.input_tokens, out.usage.output_tokens) if info else 0.0
+        cost = info.cost(out.usage.input_tokens, out.usage.output_tokens) if info and not self.prep.cached else 0.0
         return JobResult(
             job_id=job.job_id, status=status, provider=job.provider, model=job.model,  # type: ignore[arg-type]
             tenant=job.tenant, attempts=self.lease.attempt, text=out.text if not error else "",
             tool_calls=out.tool_calls if not error else [], usage=out.usage, cost_usd=round(cost, 8),
             finish_reason=out.finish_reason, error=error, timings=self.timings,
-            path=[*job.path, f"{job.provider}/{job.model}"],
+            path=[*job.path, f"{job.provider}/{job.model}"], **self.prep.result_fields(),
         )
 
     def _finish(self, kind: str, result: JobResult, **fields: Any) -> None:
@@ -323,14 +331,17 @@ class Attempt:
 
     def _succeed(self) -> Outcome:
         self._refused(self.pub.flush())  # every chunk is in the log before the job counts as done
-        self._record(None)
+        if self.prep.cached is None:
+            self._record(None)
         result = self._result("succeeded")
+        self.prep.succeeded(result, self.lease.owner)
         self._finish("done", result, finish_reason=result.finish_reason, text=result.text,
                      usage=result.usage.model_dump())
         return Outcome("succeeded")
 
     def _fail(self, exc: MultiLLMError, status: str) -> Outcome:
         error = exc.to_dict()
+        self.prep.failed()
         self._finish("cancelled" if status == "cancelled" else "error", self._result(status, error), error=error)
         return Outcome(status)
 
