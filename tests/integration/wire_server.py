@@ -30,6 +30,7 @@ class Reply:
 
     chunks: list[str] = field(default_factory=lambda: ["Hello", " there"])
     tool_call: tuple[str, str, dict[str, Any]] | None = None  # id, name, arguments
+    gate: threading.Event | None = None  # when given, the answer waits until the test sets it
 
 
 def openai_problems(body: dict[str, Any]) -> list[str]:
@@ -123,6 +124,12 @@ def anthropic_events(model: str, reply: Reply) -> list[tuple[str, dict[str, Any]
     return events
 
 
+def wired_env(base_url: str) -> dict[str, str]:
+    """Worker environment that sends OpenAI and Anthropic calls to the server at `base_url`."""
+    return {"OPENAI_API_KEY": "sk-wire-test", "OPENAI_BASE_URL": f"{base_url}/v1",
+            "ANTHROPIC_API_KEY": "sk-ant-wire-test", "ANTHROPIC_BASE_URL": base_url}
+
+
 class WireServer:
     """Start with `with WireServer() as server:`; `server.url` is its base, `server.requests` the log."""
 
@@ -164,6 +171,8 @@ class WireServer:
                 anthropic = self.path == "/v1/messages"
                 problems = anthropic_problems(body) if anthropic else openai_problems(body)
                 reply = server._next(self.path, body)
+                if reply.gate is not None:
+                    reply.gate.wait(30)
                 if problems:
                     error = ({"type": "error", "error": {"type": "invalid_request_error", "message": problems[0]}}
                              if anthropic else {"error": {"message": problems[0], "type": "invalid_request_error",

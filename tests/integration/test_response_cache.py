@@ -1,0 +1,90 @@
+"""The response cache through real workers against a server of our own that logs each request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from multillm.producers.client import MultiLLM
+from multillm.producers.local.embedded import stop
+from multillm.producers.local.system import EmbeddedSystem
+
+from .conftest import make_system, settings_for
+from .wire_server import Reply, WireServer, wired_env
+
+OPENAI = "/v1/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[WireServer]:
+    with WireServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def wired(own_redis: str, server: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSystem]:
+    with make_system(own_redis, tmp_path_factory.mktemp("cache"), ["openai"], env=wired_env(server.url),
+                     concurrency=4) as system:
+        yield system
+
+
+@pytest.fixture
+def client(wired: EmbeddedSystem) -> Iterator[MultiLLM]:
+    with MultiLLM(wired.redis_url, settings=settings_for(wired.redis_url)) as c:
+        yield c
+
+
+def stream_of(client: MultiLLM, prompt: str, **options: Any) -> tuple[list[tuple[str, str]], Any]:
+    handle = client.submit("openai", prompt, **options)
+    messages = [(m.type, m.text) for m in handle.stream(timeout=60)]
+    return messages, handle.result(timeout=60)
+
+
+def calls(server: WireServer, prompt: str) -> int:
+    return sum(1 for body in server.bodies(OPENAI) if body["messages"][-1]["content"] == prompt)
+
+
+def restart_workers(system: EmbeddedSystem) -> None:
+    for name, process in list(system.workers.items()):
+        stop([process])
+        del system.workers[name]
+    system.start_worker("openai")
+    system.wait_for_workers(list(system.workers))
+
+
+def test_second_identical_request_is_served_from_the_cache_with_the_same_stream(
+        client: MultiLLM, server: WireServer, wired: EmbeddedSystem) -> None:
+    server.replies.append(Reply(["Paris", " is", " the capital"]))
+    first, answered = stream_of(client, "Capital of France?", cache=True, temperature=0)
+    second, cached = stream_of(client, "Capital of France?", cache=True, temperature=0)
+    assert calls(server, "Capital of France?") == 1
+    assert second == first
+    assert [t for t, _ in first] == ["start", "delta", "delta", "delta", "usage", "done"]
+    assert not answered.cached and cached.cached
+    assert cached.text == answered.text == "Paris is the capital"
+    assert cached.cost_usd == 0 and answered.cost_usd > 0
+    restart_workers(wired)
+    third, again = stream_of(client, "Capital of France?", cache=True, temperature=0)
+    assert (third, again.cached, calls(server, "Capital of France?")) == (first, True, 1)
+
+
+def test_cache_is_not_used_above_temperature_zero_unless_always(client: MultiLLM, server: WireServer) -> None:
+    for _ in range(2):
+        stream_of(client, "A poem, please", cache=True, temperature=0.7)
+    assert calls(server, "A poem, please") == 2
+    for _ in range(2):
+        _, result = stream_of(client, "A poem, always", cache="always", temperature=0.7)
+    assert calls(server, "A poem, always") == 1 and result.cached
+
+
+def test_cache_is_kept_per_tenant_and_keyed_by_options_that_change_the_answer(
+        client: MultiLLM, server: WireServer) -> None:
+    stream_of(client, "Same words", cache=True, temperature=0, tenant="acme")
+    stream_of(client, "Same words", cache=True, temperature=0, tenant="globex")
+    stream_of(client, "Same words", cache=True, temperature=0, tenant="acme", max_tokens=20)
+    _, hit = stream_of(client, "Same words", cache=True, temperature=0, tenant="acme")
+    assert calls(server, "Same words") == 3 and hit.cached
+    stats = client.cache.stats("acme")
+    assert (stats["entries"], stats["hits"], stats["stores"]) == (2, 1, 2)
