@@ -3,6 +3,10 @@ Anthropic wire formats) and refuses a history either API would refuse."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -137,3 +141,27 @@ def test_conversation_can_be_forked_at_a_turn_listed_and_deleted(client: MultiLL
     assert {"c-fork", "c-fork-2"} <= {c.id for c in client.list_conversations()}
     assert client.delete_conversation("c-fork")
     assert "c-fork" not in {c.id for c in client.list_conversations()}
+
+
+def cli(system: EmbeddedSystem, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": system.redis_url, "LOG_LEVEL": "warning"}
+    return subprocess.run([sys.executable, "-m", "multillm.producers.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_chat_conversation_and_the_conversations_commands_on_the_command_line(
+        wired: EmbeddedSystem, client: MultiLLM, server: WireServer) -> None:
+    server.replies.extend([Reply(["Hi Ada"]), Reply(["Ada"])])
+    for prompt in ("I am Ada.", "Who am I?"):
+        done = cli(wired, "chat", "--conversation", "c-cli", "--tenant", "acme", prompt)
+        assert done.returncode == 0, done.stderr
+    assert roles_and_text(server.bodies(OPENAI)[-1]) == [("user", "I am Ada."), ("assistant", "Hi Ada"),
+                                                          ("user", "Who am I?")]
+    shown = json.loads(cli(wired, "conversations", "show", "c-cli", "--tenant", "acme", "--json").stdout)
+    assert [t["answer"]["content"] for t in shown["history"]] == ["Hi Ada", "Ada"]
+    assert cli(wired, "conversations", "fork", "c-cli", "c-cli-2", "--turn", "1", "--tenant", "acme").returncode == 0
+    listed = json.loads(cli(wired, "conversations", "list", "--tenant", "acme", "--json").stdout)
+    assert {c["id"]: c["turns"] for c in listed["conversations"]} == {"c-cli": 2, "c-cli-2": 1}
+    assert cli(wired, "conversations", "delete", "c-cli", "--tenant", "acme").stdout == "deleted\n"
+    missing = cli(wired, "conversations", "show", "c-cli", "--tenant", "acme")
+    assert missing.returncode == 2 and missing.stderr == "error: conversation c-cli: not found (never used, expired or deleted)\n"

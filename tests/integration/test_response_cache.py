@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +45,14 @@ def stream_of(client: MultiLLM, prompt: str, **options: Any) -> tuple[list[tuple
     handle = client.submit("openai", prompt, **options)
     messages = [(m.type, m.text) for m in handle.stream(timeout=60)]
     return messages, handle.result(timeout=60)
+
+
+def cli(system: EmbeddedSystem, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": system.redis_url, "LOG_LEVEL": "warning"}
+    done = subprocess.run([sys.executable, "-m", "multillm.producers.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def calls(server: WireServer, prompt: str) -> int:
@@ -88,3 +101,38 @@ def test_cache_is_kept_per_tenant_and_keyed_by_options_that_change_the_answer(
     assert calls(server, "Same words") == 3 and hit.cached
     stats = client.cache.stats("acme")
     assert (stats["entries"], stats["hits"], stats["stores"]) == (2, 1, 2)
+
+
+def test_batch_run_with_cache_asks_each_answer_and_each_verdict_once_across_runs(
+        wired: EmbeddedSystem, server: WireServer, tmp_path: Path) -> None:
+    verdict = json.dumps({"verdict": "pass", "reason": "same answer"})
+    server.answer_for = lambda body: Reply([verdict] if "response_format" in body else ["Paris"])
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps({"id": f"q{n}", "prompt": f"Capital of France, take {n}?", "expected": "Paris",
+                                          "temperature": 0}) for n in range(3)) + "\n")
+    judge = ["--scoring", "judge", "--judge", "openai=gpt-4o-mini", "--cache"]
+    try:
+        for out in ("first", "second"):
+            cli(wired, "batch", "run", str(data), "--providers", "openai", "--out", str(tmp_path / out), *judge)
+    finally:
+        server.answer_for = lambda _: Reply()
+    asked = [b["messages"][-1]["content"] for b in server.bodies(OPENAI)]
+    questions = [text for text in asked if text.startswith("Capital of France, take")]
+    verdicts = [text for text in asked if "Answer to grade" in text]
+    assert (len(questions), len(verdicts)) == (3, 3)
+    rows = [json.loads(line) for line in (tmp_path / "second" / "results.jsonl").read_text().splitlines()]
+    assert [r["metrics"]["judge"]["verdict"] for r in rows] == ["pass"] * 3
+
+
+def test_chat_cache_and_cache_commands_on_the_command_line(wired: EmbeddedSystem, server: WireServer) -> None:
+    first = cli(wired, "chat", "--cache", "--temperature", "0", "--tenant", "cli", "Largest planet?")
+    second = cli(wired, "chat", "--cache", "--temperature", "0", "--tenant", "cli", "Largest planet?")
+    assert first.stdout == second.stdout == "Hello there\n"
+    assert "[answered from the response cache]" in second.stderr and "cache" not in first.stderr
+    assert calls(server, "Largest planet?") == 1
+    stats = json.loads(cli(wired, "cache", "stats", "--tenant", "cli", "--json").stdout)
+    assert stats["tenants"][0] | {"bytes": 0} == {"tenant": "cli", "entries": 1, "bytes": 0, "hits": 1, "misses": 1,
+                                                  "stores": 1, "hit_rate": 0.5}
+    assert cli(wired, "cache", "clear", "--tenant", "cli").stdout == "deleted 1 cached answers\n"
+    cli(wired, "chat", "--cache", "--temperature", "0", "--tenant", "cli", "Largest planet?")
+    assert calls(server, "Largest planet?") == 2

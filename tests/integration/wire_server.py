@@ -17,6 +17,7 @@ import json
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -136,6 +137,7 @@ class WireServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.replies: deque[Reply] = deque()
+        self.answer_for: Callable[[dict[str, Any]], Reply] = lambda _: Reply()  # when no reply is queued
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
@@ -155,7 +157,7 @@ class WireServer:
     def _next(self, path: str, body: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append((path, body))
-            return self.replies.popleft() if self.replies else Reply()
+            return self.replies.popleft() if self.replies else self.answer_for(body)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
