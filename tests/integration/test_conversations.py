@@ -130,6 +130,17 @@ def test_a_second_job_on_a_busy_conversation_is_refused_and_the_history_never_in
     assert [t.messages[0].text() for t in stored.history] == ["one", "two"]
 
 
+def test_a_failed_job_leaves_the_conversation_as_it_was_and_free_for_the_next(
+        client: MultiLLM, server: WireServer) -> None:
+    ask(client, "openai", "kept", "c-failed")
+    server.replies.append(Reply(status=400))
+    failed = client.submit("openai", "refused", conversation="c-failed").result(timeout=60)
+    assert failed.status == "failed"
+    ask(client, "openai", "next", "c-failed")
+    assert roles_and_text(server.bodies(OPENAI)[-1]) == [("user", "kept"), ("assistant", "Hello there"), ("user", "next")]
+    assert client.conversation("c-failed").turns == 2
+
+
 def test_conversation_can_be_forked_at_a_turn_listed_and_deleted(client: MultiLLM, server: WireServer) -> None:
     for prompt in ("a", "b", "c"):
         ask(client, "openai", prompt, "c-fork")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from multillm.common.quota import Quota, rule_for
 from multillm.producers.client import MultiLLM
 from multillm.producers.local.embedded import stop
 from multillm.producers.local.system import EmbeddedSystem
@@ -30,7 +31,8 @@ def server() -> Iterator[WireServer]:
 
 @pytest.fixture(scope="module")
 def wired(own_redis: str, server: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSystem]:
-    with make_system(own_redis, tmp_path_factory.mktemp("cache"), ["openai"], env=wired_env(server.url),
+    env = {**wired_env(server.url), "OPENAI_RPM": "1000"}
+    with make_system(own_redis, tmp_path_factory.mktemp("cache"), ["openai"], env=env,
                      concurrency=4) as system:
         yield system
 
@@ -81,6 +83,16 @@ def test_second_identical_request_is_served_from_the_cache_with_the_same_stream(
     restart_workers(wired)
     third, again = stream_of(client, "Capital of France?", cache=True, temperature=0)
     assert (third, again.cached, calls(server, "Capital of France?")) == (first, True, 1)
+
+
+def test_a_cached_answer_counts_no_quota(client: MultiLLM, wired: EmbeddedSystem) -> None:
+    settings = settings_for(wired.redis_url, {**wired_env("http://unused"), "OPENAI_RPM": "1000"})
+    rule = rule_for(settings.provider("openai"), "sk-wire-test", settings.rate_limit)
+    used = lambda: Quota(client.redis).usage(rule)["rpm"]["used"]  # type: ignore[index]  # noqa: E731
+    stream_of(client, "Quota question", cache=True, temperature=0)
+    before = used()
+    _, hit = stream_of(client, "Quota question", cache=True, temperature=0)
+    assert hit.cached and before >= 1 and used() == before
 
 
 def test_cache_is_not_used_above_temperature_zero_unless_always(client: MultiLLM, server: WireServer) -> None:

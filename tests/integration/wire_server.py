@@ -32,6 +32,7 @@ class Reply:
     chunks: list[str] = field(default_factory=lambda: ["Hello", " there"])
     tool_call: tuple[str, str, dict[str, Any]] | None = None  # id, name, arguments
     gate: threading.Event | None = None  # when given, the answer waits until the test sets it
+    status: int = 200  # anything else: an error in the API's shape, as for a broken history
 
 
 def openai_problems(body: dict[str, Any]) -> list[str]:
@@ -175,11 +176,13 @@ class WireServer:
                 reply = server._next(self.path, body)
                 if reply.gate is not None:
                     reply.gate.wait(30)
+                if reply.status != 200:
+                    problems = problems or [f"scripted failure {reply.status}"]
                 if problems:
                     error = ({"type": "error", "error": {"type": "invalid_request_error", "message": problems[0]}}
                              if anthropic else {"error": {"message": problems[0], "type": "invalid_request_error",
                                                           "param": "messages", "code": None}})
-                    self._send(400, "application/json", json.dumps(error).encode())
+                    self._send(reply.status if reply.status != 200 else 400, "application/json", json.dumps(error).encode())
                     return
                 model = body.get("model", "")
                 if anthropic:
