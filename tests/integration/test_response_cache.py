@@ -148,3 +148,6 @@ def test_chat_cache_and_cache_commands_on_the_command_line(wired: EmbeddedSystem
     assert cli(wired, "cache", "clear", "--tenant", "cli").stdout == "deleted 1 cached answers\n"
     cli(wired, "chat", "--cache", "--temperature", "0", "--tenant", "cli", "Largest planet?")
     assert calls(server, "Largest planet?") == 2
+    for _ in range(2):
+        cli(wired, "chat", "--cache-always", "--temperature", "0.9", "--tenant", "cli", "A poem?")
+    assert calls(server, "A poem?") == 1
