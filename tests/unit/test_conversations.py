@@ -183,3 +183,33 @@ def test_a_conversation_expires_after_its_idle_time(store: Conversations) -> Non
 def test_an_empty_answer_adds_no_assistant_turn() -> None:
     assert answer_message("", []) is None
     assert answer_message("", [ToolCall(id="c", name="f")]) is not None
+
+
+def tool_history_job(provider: str, model: str) -> Job:
+    """A conversation whose first turn (on another provider) called a tool; this job answers it."""
+    turns = tool_turns(1)[:1]
+    result = Message(role="tool", tool_call_id="call_1", content='{"temp": 18}')
+    j = Job(provider=provider, model=model, messages=[result], conversation="c-1",
+            options={"tools": [{"name": "lookup", "parameters": {"type": "object", "properties": {}}}]})
+    return j.model_copy(update={"messages": assemble(turns, j, 10_000).messages})
+
+
+def test_every_wire_format_maps_a_tool_call_history_from_another_provider() -> None:
+    from multillm.common.providers import create_provider
+
+    openai = tool_history_job("openai", "gpt-4o-mini")
+    body = create_provider("openai", "k").request_body(openai.messages, openai.options, stream=True)  # type: ignore[attr-defined]
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool"]
+    assert body["messages"][1]["tool_calls"][0]["id"] == body["messages"][2]["tool_call_id"] == "call_1"
+
+    claude = tool_history_job("anthropic", "claude-3-5-haiku-latest")
+    body = create_provider("anthropic", "k").request_body(claude.messages, claude.options, stream=True)  # type: ignore[attr-defined]
+    assert body["messages"][1]["content"] == [{"type": "tool_use", "id": "call_1", "name": "lookup", "input": {"q": "x"}}]
+    assert body["messages"][2] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call_1", "content": '{"temp": 18}'}]}
+
+    gemini = tool_history_job("google", "gemini-2.0-flash")
+    body = create_provider("google", "k").request_body(gemini.messages, gemini.options)  # type: ignore[attr-defined]
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
+    assert body["contents"][1]["parts"] == [{"functionCall": {"name": "lookup", "args": {"q": "x"}}}]
+    assert body["contents"][2]["parts"] == [{"functionResponse": {"name": "lookup", "response": {"result": {"temp": 18}}}}]
