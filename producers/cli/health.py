@@ -21,7 +21,7 @@ def _s(value: float | None) -> str:
 
 
 def health_document(order: list[str], known: dict[str, Any]) -> dict[str, Any]:
-    """`--json`: the fallback order and each provider's figures (null where none are known yet)."""
+    """`--json`: the fallback order and each provider's figures (status `unknown` before any are known)."""
     return {"order": order, "providers": [{"rank": rank, "provider": p, **(known.get(p) or {"status": "unknown"})}
                                           for rank, p in enumerate(order, 1)]}
 
