@@ -26,7 +26,7 @@ from multillm.common import constants
 from multillm.common.errors import ConfigurationError, ContextLengthExceeded, ConversationBusy
 from multillm.common.jobs import Job
 from multillm.common.providers import get_spec
-from multillm.common.schemas import Message, ToolCall
+from multillm.common.schemas import Message, Tool, ToolCall
 
 DEFAULT_OUTPUT_RESERVE = 4096  # as the quota reserves when a job sets no max_tokens
 IMAGE_TOKENS = 1_000  # an image costs each provider a different amount; this is above most
@@ -43,6 +43,7 @@ class Turn(BaseModel):
     at: float
     messages: list[Message]
     answer: Message | None = None
+    tools: list[Tool] | None = None  # the tools the job offered
 
     def all_messages(self) -> list[Message]:
         return [*self.messages, *([self.answer] if self.answer else [])]
@@ -86,6 +87,7 @@ class History:
     tokens: int = 0  # estimated prompt tokens sent
     budget: int = 0  # tokens the prompt may take: the context window less the output reserved
     trimmed_turn_ids: list[str] = field(default_factory=list)
+    tools: list[Tool] | None = None  # the latest tools offered in the turns sent, when they hold tool calls
 
     def info(self, conversation_id: str) -> dict[str, Any]:
         return {"id": conversation_id, "turns": self.turns, "sent_turns": self.sent_turns,
@@ -140,7 +142,9 @@ def assemble(turns: list[Turn], job: Job, budget: int) -> History:
     systems = [m for g in dropped for t in g for m in t.all_messages() if m.role == "system"]
     used += tokens_of(systems)
     sent = [m for g in kept for t in g for m in t.all_messages()]
-    return History(messages=[*systems, *sent, *job.messages], turns=len(turns),
+    with_tools = any(m.tool_calls or m.role == "tool" for m in sent)
+    tools = next((t.tools for g in reversed(kept) for t in reversed(g) if t.tools), None) if with_tools else None
+    return History(messages=[*systems, *sent, *job.messages], turns=len(turns), tools=tools,
                    sent_turns=sum(len(g) for g in kept), tokens=used, budget=budget,
                    trimmed_messages=sum(len(t.all_messages()) for g in dropped for t in g) - len(systems),
                    trimmed_turn_ids=[t.job_id for g in dropped for t in g])
@@ -218,7 +222,7 @@ class Conversations:
         assert job.conversation is not None
         tenant, cid = job.tenant, job.conversation
         turn = Turn(job_id=job.job_id, provider=job.provider, model=job.model, at=time.time(),
-                    messages=job.messages, answer=answer)
+                    messages=job.messages, answer=answer, tools=job.options.tools)
         keys = [constants.conversation(tenant, cid), constants.conversation_meta(tenant, cid),
                 constants.conversation_busy(tenant, cid), constants.lease(job.job_id), constants.conversations(tenant)]
         args = [owner, job.job_id, turn.model_dump_json(exclude_defaults=True), self.ttl_s, turn.at, cid]

@@ -18,7 +18,7 @@ import redis
 from multillm.common.cache import CachedAnswer, ResponseCache, mode_for, recordable, request_key
 from multillm.common.conversations import Conversations, History, answer_message, assemble, prompt_budget
 from multillm.common.jobs import Job, JobResult
-from multillm.common.schemas import Message, StreamEvent
+from multillm.common.schemas import ChatOptions, Message, StreamEvent
 from multillm.common.settings import Settings
 
 
@@ -31,6 +31,7 @@ class Preparation:
         self.conversations = Conversations(client, settings.conversation_ttl_s)
         self.cache = ResponseCache(client, settings)
         self.messages: list[Message] = list(job.messages)
+        self.options: ChatOptions = job.options
         self.history: History | None = None
         self.digest: str | None = None
         self.cached: CachedAnswer | None = None
@@ -43,8 +44,9 @@ class Preparation:
             turns = self.conversations.turns(job.tenant, job.conversation)
             self.history = assemble(turns, job, prompt_budget(job, self.settings.conversation_max_tokens))
             self.messages = self.history.messages
+            self.options = history_options(job.options, self.history)
         if mode_for(job, self.settings) is not None:
-            self.digest = request_key(job.provider, job.model, self.messages, job.options)
+            self.digest = request_key(job.provider, job.model, self.messages, self.options)
             self.cached = self.cache.get(job.tenant, self.digest)
 
     def start_fields(self) -> dict[str, Any]:
@@ -80,3 +82,12 @@ class Preparation:
         """The job ended without an answer: the conversation stays as it was, free for the next job."""
         if self.job.conversation is not None:
             self.conversations.release(self.job.tenant, self.job.conversation, self.job.job_id)
+
+
+def history_options(options: ChatOptions, history: History) -> ChatOptions:
+    """A job that offers no tools, on a history holding tool calls, still sends the conversation's tools,
+    with `tool_choice` none unless it chose otherwise: Anthropic refuses `tool_use` and `tool_result`
+    blocks in a request that defines no tools (Messages API, "Tool use")."""
+    if options.tools or options.response_schema or not history.tools:
+        return options
+    return options.model_copy(update={"tools": history.tools, "tool_choice": options.tool_choice or "none"})

@@ -254,7 +254,7 @@ class Attempt:
         provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
                                    client=rt.http_client(base_url))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
-        with closing(provider.stream_chat(self.prep.messages, job.options, job_id=job.job_id)) as events:
+        with closing(provider.stream_chat(self.prep.messages, self.prep.options, job_id=job.job_id)) as events:
             for event in events:
                 self._on_event(event)
                 if time.time() >= job.deadline_at:

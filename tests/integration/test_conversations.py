@@ -112,6 +112,9 @@ def test_provider_switch_keeps_a_tool_call_history_valid_for_each_wire_format(
     back = server.bodies(OPENAI)[-1]["messages"]
     assert [m["role"] for m in back] == ["user", "assistant", "tool", "assistant", "user"]
     assert back[1]["tool_calls"][0]["id"] == back[2]["tool_call_id"] == "call_w1"
+    ask(client, "anthropic", "Any other city?", "c-switch")  # no tools given: the conversation's go, unused
+    last = server.bodies(ANTHROPIC)[-1]
+    assert [t["name"] for t in last["tools"]] == ["get_weather"] and last["tool_choice"] == {"type": "none"}
 
 
 def test_a_second_job_on_a_busy_conversation_is_refused_and_the_history_never_interleaves(

@@ -69,3 +69,19 @@ def test_a_failed_job_gives_its_conversation_back_without_a_turn(client: fakered
     Preparation(client, load_settings({}), j).failed()
     assert not client.exists(constants.conversation_busy("default", "c"))
     assert not client.exists(constants.conversation("default", "c"))
+
+
+def test_a_job_without_tools_on_a_tool_history_sends_the_conversation_tools_unused() -> None:
+    from multillm.common.conversations import History
+    from multillm.common.preparation import history_options
+    from multillm.common.schemas import ChatOptions, Tool
+
+    weather = [Tool(name="get_weather")]
+    history = History(messages=[], turns=1, sent_turns=1, tools=weather)
+    assert history_options(ChatOptions(), history) == ChatOptions(tools=weather, tool_choice="none")
+    assert history_options(ChatOptions(tool_choice="auto"), history).tool_choice == "auto"
+    own = ChatOptions(tools=[Tool(name="other")])
+    assert history_options(own, history) == own
+    schema = ChatOptions(response_schema={"type": "object"})
+    assert history_options(schema, history) == schema
+    assert history_options(ChatOptions(), History(messages=[], turns=1, sent_turns=1)) == ChatOptions()
