@@ -14,14 +14,12 @@ from multillm.common import constants
 from multillm.common.errors import MultiLLMError
 from multillm.common.provider_health import Health, assess, recent_outcomes, write_order
 from multillm.common.providers import SPECS, create_provider
-from multillm.common.settings import get_settings
-from multillm.workers.app import app
+from multillm.workers.app import HEALTH_TASK, app
 from multillm.workers.tasks import runtime
 
 log = logging.getLogger("multillm.health")
 
 HEALTH_LOCK = f"{constants.PREFIX}:health:lock"
-HEALTH_QUEUE = f"{constants.PREFIX}.health"
 HEALTH_RUNS = f"{constants.PREFIX}:health:runs"  # how many runs acted: lets operators see one beat acting
 MODELS_TTL_S = 3600
 
@@ -65,14 +63,8 @@ def check_health() -> list[Health] | None:
     return healths
 
 
-@app.task(name="multillm.health", ignore_result=True)
+@app.task(name=HEALTH_TASK, ignore_result=True)
 def health() -> str:
     healths = check_health()
     return "skipped" if healths is None else "checked"
 
-
-app.conf.task_routes = {**(app.conf.task_routes or {}), "multillm.health": {"queue": HEALTH_QUEUE}}
-app.conf.beat_schedule = {
-    "health": {"task": "multillm.health", "schedule": get_settings().health_interval_s,
-               "options": {"queue": HEALTH_QUEUE, "expires": get_settings().health_interval_s}},
-}
