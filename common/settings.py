@@ -241,8 +241,10 @@ def _problem(error: Any) -> str:
     var = _var_for(tuple(error["loc"]))
     if error["type"] != "extra_forbidden":
         return f"{var}: {error['msg']}"  # never the input: it may be a key
-    close = difflib.get_close_matches(var, sorted(known_variables()), n=1)
-    return f"{var}: unknown variable" + (f" (did you mean {close[0]}?)" if close else "")
+    # compared without the shared prefix, which would make every pair look alike
+    ours = sorted(v.removeprefix(UNKNOWN_PREFIX) for v in known_variables() if v.startswith(UNKNOWN_PREFIX))
+    close = difflib.get_close_matches(var.removeprefix(UNKNOWN_PREFIX), ours, n=1)
+    return f"{var}: unknown variable" + (f" (did you mean {UNKNOWN_PREFIX}{close[0]}?)" if close else "")
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
