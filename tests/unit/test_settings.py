@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,13 @@ def test_any_mapping_of_strings_loads_or_raises_configuration_error(env):
         assert str(exc).startswith("invalid settings: ")
     else:
         assert isinstance(loaded, Settings) and set(loaded.providers) == set(SPECS)
+
+
+def test_the_system_state_file_lives_in_multillm_home(tmp_path):
+    code = ("from multillm.producers.local.embedded import state_path, write_state\n"
+            "write_state({'pid': 1, 'redis_url': 'redis://127.0.0.1:1/0'})\nprint(state_path())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTILLM_")}
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "MULTILLM_HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "system.json") and (tmp_path / "system.json").exists()
