@@ -26,8 +26,6 @@ from multillm.common.providers import SPECS
 from multillm.common.settings import Settings, get_settings
 
 MAX_JOB_DEADLINE_S = 86_400  # Job.deadline_s upper bound
-HEALTH_QUEUE = f"{constants.PREFIX}.health"
-HEALTH_TASK = f"{constants.PREFIX}.health"
 
 
 class SettingsRefused(ConfigurationError, CeleryCommandException):
@@ -42,7 +40,7 @@ class SettingsRefused(ConfigurationError, CeleryCommandException):
 
 
 def chat_task_name(provider: str) -> str:
-    return f"multillm.chat.{provider}"
+    return constants.chat_task(provider)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -64,13 +62,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": settings.task_events,
         "task_queues": [Queue(constants.queue(p)) for p in SPECS],
         "task_routes": {**{chat_task_name(p): {"queue": constants.queue(p)} for p in SPECS},
-                        HEALTH_TASK: {"queue": HEALTH_QUEUE}},
+                        constants.HEALTH_TASK: {"queue": constants.HEALTH_QUEUE}},
         "task_default_queue": constants.queue("openai"),
         # Celery's per-worker rate_limit of each chat task (<PREFIX>_TASK_RATE_LIMIT), applied when tasks bind.
         "task_annotations": {chat_task_name(p): {"rate_limit": settings.provider(p).task_rate_limit}
                              for p in SPECS if settings.provider(p).task_rate_limit},
-        "beat_schedule": {"health": {"task": HEALTH_TASK, "schedule": interval,
-                                     "options": {"queue": HEALTH_QUEUE, "expires": interval}}},
+        "beat_schedule": {"health": {"task": constants.HEALTH_TASK, "schedule": interval,
+                                     "options": {"queue": constants.HEALTH_QUEUE, "expires": interval}}},
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
     }

@@ -14,18 +14,19 @@ from multillm.common import constants
 from multillm.common.errors import MultiLLMError
 from multillm.common.provider_health import Health, assess, recent_outcomes, write_order
 from multillm.common.providers import SPECS, create_provider
-from multillm.workers.app import HEALTH_TASK, app
+from multillm.workers.app import app
 from multillm.workers.tasks import runtime
 
 log = logging.getLogger("multillm.health")
 
-HEALTH_LOCK = f"{constants.PREFIX}:health:lock"
-HEALTH_RUNS = f"{constants.PREFIX}:health:runs"  # how many runs acted: lets operators see one beat acting
+HEALTH_LOCK = constants.HEALTH_LOCK
+HEALTH_QUEUE = constants.HEALTH_QUEUE
+HEALTH_RUNS = constants.HEALTH_RUNS  # how many runs acted: lets operators see one beat acting
 MODELS_TTL_S = 3600
 
 
 def models_key(provider: str) -> str:
-    return f"{constants.PREFIX}:models:{provider}"
+    return constants.models(provider)
 
 
 def probe(provider: str) -> bool:
@@ -63,8 +64,7 @@ def check_health() -> list[Health] | None:
     return healths
 
 
-@app.task(name=HEALTH_TASK, ignore_result=True)
+@app.task(name=constants.HEALTH_TASK, ignore_result=True)
 def health() -> str:
     healths = check_health()
     return "skipped" if healths is None else "checked"
-

@@ -11,7 +11,7 @@ import pytest
 from multillm.common import constants
 from multillm.common.providers import SPECS
 from multillm.common.settings import load_settings
-from multillm.workers.app import HEALTH_QUEUE, celery_config, chat_task_name
+from multillm.workers.app import celery_config, chat_task_name
 
 MALFORMED = {"REDIS_URL": "http://not-redis", "OPENAI_CONCURRENCY": "lots"}
 CHECK_LAZY = """
@@ -65,6 +65,6 @@ def test_celery_configuration_follows_the_settings():
     assert config["broker_url"] == "redis://127.0.0.1:6379/0"
     assert config["worker_send_task_events"] is False and config["task_send_sent_event"] is False
     assert {q.name for q in config["task_queues"]} == {constants.queue(p) for p in SPECS}
-    assert config["task_routes"]["multillm.health"] == {"queue": HEALTH_QUEUE}
+    assert config["task_routes"]["multillm.health"] == {"queue": constants.HEALTH_QUEUE}
     assert all(config["task_routes"][chat_task_name(p)] == {"queue": constants.queue(p)} for p in SPECS)
     assert config["beat_schedule"]["health"]["schedule"] == 15.0
