@@ -75,7 +75,7 @@ class ProviderSettings(BaseModel):
 class Settings(BaseSettings):
     """Every setting. A flat field's variable is its alias; the grouped ones are in `group_variables`."""
 
-    model_config = SettingsConfigDict(extra="forbid", allow_inf_nan=False, case_sensitive=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(extra="forbid", allow_inf_nan=False)
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     log_level: LogLevel = Field(default="info", validation_alias="LOG_LEVEL")
     encryption_master_key: SecretStr | None = Field(default=None, validation_alias="ENCRYPTION_MASTER_KEY")
