@@ -153,16 +153,6 @@ class Settings(BaseSettings):
             raise ValueError("must be 64 hexadecimal characters (32 bytes); make one with `multillm keygen`")
         return key
 
-    conversation_ttl_s: int = Field(default=7 * 86_400, gt=0, validation_alias="MULTILLM_CONVERSATION_TTL_S")
-    # a history budget below the context window
-    conversation_max_tokens: int | None = Field(default=None, gt=0, validation_alias="MULTILLM_CONVERSATION_MAX_TOKENS")
-    cache_ttl_s: int = Field(default=86_400, gt=0, validation_alias="MULTILLM_CACHE_TTL_S")
-    # per tenant; the oldest go first
-    cache_max_entries: int = Field(default=10_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRIES")
-    # larger answers are not cached
-    cache_max_entry_bytes: int = Field(default=1_000_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRY_BYTES")
-    # tenants whose jobs use the cache unless told not to (comma-separated)
-    cache_tenants: list[str] = Field(default_factory=list, validation_alias="MULTILLM_CACHE_TENANTS")
     def tier_map(self) -> dict[str, dict[str, str]]:
         from multillm.common.routing import TIERS, check_tiers
 
