@@ -23,16 +23,17 @@ DEFAULT_OUTPUT_CAP = 4096  # reserved when a job sets no max_tokens (Anthropic's
 
 
 def prepare_call(client: redis.Redis, settings: Settings, job: Job, api_key: str,
-                 http_client: Callable[[str], httpx.Client]) -> Reservation:
-    """Tokens to reserve for `job`: its counted prompt and its output cap. Raises UnknownModelError
-    for a model the provider does not list and ContextLengthExceeded for a request that cannot fit."""
+                 http_client: Callable[[str], httpx.Client], messages: list[Message] | None = None) -> Reservation:
+    """Tokens to reserve for `job` sent with `messages` (the job's own by default): the counted prompt
+    and the output cap. Raises UnknownModelError for a model the provider does not list and
+    ContextLengthExceeded for a request that cannot fit."""
     spec = get_spec(job.provider)
     base_url = settings.provider(job.provider).base_url or spec.default_base_url
     provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=settings.timeouts(total=30),
                                client=http_client(base_url))
     live = listed_model(spec.name, job.model, ModelLists(client).get(provider, api_key))
     facts = model_facts(job.provider, job.model, live, load_overrides(settings.models_file))
-    prompt = count_tokens(job.provider, job.model, job.messages, job.options, provider)
+    prompt = count_tokens(job.provider, job.model, messages or job.messages, job.options, provider)
     check_limits(job, facts, prompt)
     cap = job.options.max_tokens or min(facts.max_output_tokens or DEFAULT_OUTPUT_CAP, DEFAULT_OUTPUT_CAP)
     return Reservation(prompt.tokens, cap)

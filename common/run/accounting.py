@@ -10,21 +10,27 @@ from multillm.common.jobs import Job, JobResult, JobStatus, Timings
 from multillm.common.model_facts import job_cost, load_overrides
 from multillm.common.run.record import account
 from multillm.common.run.runtime import Runtime
-from multillm.common.schemas import ChatResult
+from multillm.common.schemas import ChatResult, Usage
+from multillm.common.settings import get_settings
 from multillm.common.stream import Publisher
 
 
-def job_result(rt: Runtime, job: Job, attempt: int, out: ChatResult, timings: Timings, status: JobStatus,
-               error: dict[str, Any] | None = None) -> JobResult:
-    """The result of this attempt; an error result keeps the usage (it was paid for) but not the text."""
+def cost_usd(job: Job, usage: Usage) -> float | None:
+    """The call's cost (common/model_facts.py): the provider's reported cost, else the MULTILLM_MODELS
+    override's or genai-prices' prices; None when the model's price is unknown, never 0."""
+    return job_cost(job.provider, job.model, usage, load_overrides(get_settings().models_file))
+
+
+def job_result(job: Job, attempt: int, out: ChatResult, timings: Timings, status: JobStatus,
+               error: dict[str, Any] | None = None, *, cached: bool = False, **extra: Any) -> JobResult:
+    """The result of this attempt; an error result keeps the usage (it was paid for) but not the text.
+    An answer from the response cache costs nothing."""
     timings.finished_at = time.time()
     return JobResult(
         job_id=job.job_id, status=status, provider=job.provider, model=job.model, tenant=job.tenant,
         attempts=attempt, text=out.text if not error else "", tool_calls=out.tool_calls if not error else [],
-        usage=out.usage,
-        cost_usd=job_cost(job.provider, job.model, out.usage, load_overrides(rt.settings.models_file)),  # None: unknown price
-        finish_reason=out.finish_reason, error=error,
-        timings=timings, path=[*job.path, f"{job.provider}/{job.model}"],
+        usage=out.usage, cost_usd=0.0 if cached else cost_usd(job, out.usage), finish_reason=out.finish_reason, error=error,
+        timings=timings, path=[*job.path, f"{job.provider}/{job.model}"], cached=cached, **extra,
     )
 
 

@@ -15,12 +15,13 @@ from multillm.common.jobs import Job
 from multillm.common.preflight import prepare_call
 from multillm.common.quota import TokenCount, rule_for
 from multillm.common.run.runtime import Runtime
-from multillm.common.schemas import ChatResult
+from multillm.common.schemas import ChatResult, Message
 
 
 @contextmanager
-def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult) -> Iterator[None]:
-    """Hold the slot while the body calls the provider; `out` is where the call's usage arrives."""
+def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult,
+               messages: list[Message] | None = None) -> Iterator[None]:
+    """Hold the slot while the body calls the provider with `messages`; `out` is where its usage arrives."""
     rule = rule_for(rt.settings.provider(job.provider), api_key, rt.settings.rate_limit)
     reservation = f"{job.job_id}:{attempt}"
 
@@ -28,7 +29,8 @@ def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResul
         metrics.record_quota_wait(job.provider, seconds)
         time.sleep(seconds)
 
-    tokens = prepare_call(rt.redis, rt.settings, job, api_key, rt.http_client)  # the model listed, counted, in limits
+    # The model checked against its live list, `messages` counted, limits checked (common/preflight.py).
+    tokens = prepare_call(rt.redis, rt.settings, job, api_key, rt.http_client, messages)
     with ExitStack() as slot:
         try:
             slot.enter_context(rt.quota.reserved(rule, reservation, tokens, deadline_at=job.deadline_at,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import asdict
 from typing import Annotated
 
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from multillm.common.errors import ConfigurationError
@@ -18,6 +15,7 @@ from multillm.common.model_list import ModelLists, fetch_list
 from multillm.common.providers import LiveModel, create_provider, get_spec
 from multillm.common.settings import Settings, get_settings
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import console, print_json
 from multillm.producers.local.embedded import find_running
 
 
@@ -25,7 +23,7 @@ from multillm.producers.local.embedded import find_running
 def models(
     provider: Annotated[str, typer.Option("--provider", "-p", help="Provider id")] = "openai",
     live: Annotated[bool, typer.Option(help="The provider's live list (needs its key); default: the catalogue")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document")] = False,
 ) -> None:
     """List a provider's models: context length, output limit, price per million tokens, and where
     each came from (override, live list, catalogue, price data, unknown).
@@ -43,14 +41,9 @@ def models(
         ids = [m.id for m in spec.models] + [m for p, m in overrides if p == provider and not spec.find_model(m)]
         rows = [model_facts(provider, model, None, overrides) for model in ids]
     if as_json:
-        for facts in rows:
-            typer.echo(json.dumps(asdict(facts)))
+        print_json({"provider": spec.id, "live": listed is not None, "models": [asdict(f) for f in rows]})
         return
-    if not sys.stdout.isatty():  # a pipe gets every value whole: tab-separated, one model per line
-        for line in _cells(rows, header=True):
-            typer.echo("\t".join(line))
-        return
-    Console().print(_table(f"{spec.label} models" + (" (live list)" if listed is not None else ""), rows))
+    console().print(_table(f"{spec.label} models" + (" (live list)" if listed is not None else ""), rows))
 
 
 def _live_list(provider: str, settings: Settings) -> list[LiveModel]:
@@ -77,8 +70,8 @@ def _live_list(provider: str, settings: Settings) -> list[LiveModel]:
 COLUMNS = ("model", "context", "max output", "limits from", "$/M in", "$/M out", "$/M cached in", "price from")
 
 
-def _cells(rows: list[ModelFacts], header: bool = False) -> list[list[str]]:
-    cells = [list(COLUMNS)] if header else []
+def _cells(rows: list[ModelFacts]) -> list[list[str]]:
+    cells = []
     for f in rows:
         p = f.prices
         cells.append([f.model, _n(f.context_length), _n(f.max_output_tokens), f.limits_source,
