@@ -182,3 +182,13 @@ def test_a_self_hosted_servers_own_names_work_through_the_llama_provider(lone_re
                                  "-m", "llama3.2:1b", "hi"], capture_output=True, text=True, timeout=60,
                                 env={**os.environ, **env, "HUGGING_FACE_API_KEY": ""})
         assert direct.returncode == 0 and direct.stdout.strip() == "hello from llama3.2:1b", direct.stderr
+
+
+def test_models_live_lists_what_the_provider_lists_with_the_source_of_each_fact(running):
+    done = cli(running, "models", "-p", "openrouter", "--live", "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    rows = {m["model"]: m for m in listed["models"]}
+    assert listed["live"] and rows["deepseek/deepseek-chat"]["context_length"] == 163_840
+    assert rows["deepseek/deepseek-chat"]["limits_source"] == "live list"
+    assert rows["deepseek/deepseek-chat"]["price_source"] == "price data"

@@ -25,17 +25,17 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[pytest.MonkeyPatc
 
 
 def test_models_names_the_source_of_limits_and_prices(env):
-    out = CliRunner().invoke(app, ["models", "-p", "llama"])
+    out = CliRunner().invoke(app, ["models", "-p", "llama", "--json"])
     assert out.exit_code == 0, out.output
-    rows = [line.split("\t") for line in out.output.splitlines()]
-    assert rows[0] == ["model", "context", "max output", "limits from", "$/M in", "$/M out", "$/M cached in", "price from"]
-    by_id = {r[0]: r for r in rows[1:]}
-    assert by_id["llama3.2:1b"][3] == "override" and by_id["llama3.2:1b"][7] == "override"
-    assert by_id["meta-llama/Llama-3.1-8B-Instruct"][3] == "catalogue"
-    assert by_id["meta-llama/Llama-3.1-8B-Instruct"][7] == "unknown"
-    openai = CliRunner().invoke(app, ["models", "-p", "openai", "--json"])
-    facts = [json.loads(line) for line in openai.output.splitlines()]
-    assert {f["price_source"] for f in facts} == {"price data"}
+    by_id = {m["model"]: m for m in json.loads(out.output)["models"]}
+    assert by_id["llama3.2:1b"]["limits_source"] == "override" and by_id["llama3.2:1b"]["price_source"] == "override"
+    assert by_id["llama3.2:1b"]["context_length"] == 131072 and by_id["llama3.2:1b"]["max_output_tokens"] is None
+    assert by_id["meta-llama/Llama-3.1-8B-Instruct"]["limits_source"] == "catalogue"
+    assert by_id["meta-llama/Llama-3.1-8B-Instruct"]["price_source"] == "unknown"
+    openai = json.loads(CliRunner().invoke(app, ["models", "-p", "openai", "--json"]).output)
+    assert {m["price_source"] for m in openai["models"]} == {"price data"} and openai["live"] is False
+    table = CliRunner().invoke(app, ["models", "-p", "llama"]).output  # in a pipe: nothing cut
+    assert "limits from" in table and "llama3.2:1b" in table and "override" in table and "unknown" in table
 
 
 def test_models_live_needs_the_key(env):
