@@ -153,7 +153,7 @@ def start_metrics_server(port: int, client: redis.Redis, settings: Settings) -> 
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     registry.register(QueueCollector(client))
     registry.register(StateCollector(client, settings))
     start_http_server(port, addr=settings.metrics_addr, registry=registry)

@@ -33,7 +33,7 @@ class SettingsRefused(ConfigurationError, CeleryCommandException):
     callers; to Celery's command line (click) an error it prints as one line, exiting with code 2."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message=message, exit_code=2)
+        CeleryCommandException.__init__(self, message=message, exit_code=2)
 
     def __str__(self) -> str:
         return str(self.message)
