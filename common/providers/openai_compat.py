@@ -222,12 +222,10 @@ def _live_model(item: dict[str, Any]) -> LiveModel:
     `top_provider.max_completion_tokens` and `pricing` in USD per token (openrouter.ai/docs models);
     Hugging Face's `providers[]` with `context_length` and `pricing` per million (hub-docs hub-api.md);
     GitHub's `limits` (docs.github.com rest/models/catalog). A plain OpenAI list states none."""
-    top = item.get("top_provider") if isinstance(item.get("top_provider"), dict) else {}
-    limits = item.get("limits") if isinstance(item.get("limits"), dict) else {}
+    top, limits, pricing = (_object(item.get(name)) for name in ("top_provider", "limits", "pricing"))
     hosts = [h for h in item.get("providers") or [] if isinstance(h, dict)]
-    hf = hosts[0] if hosts else {}
-    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
-    hf_pricing = hf.get("pricing") if isinstance(hf.get("pricing"), dict) else {}
+    hf: dict[str, Any] = hosts[0] if hosts else {}
+    hf_pricing = _object(hf.get("pricing"))
     return LiveModel(
         id=str(item["id"]),
         context_length=_count(item.get("context_length") or limits.get("max_input_tokens") or hf.get("context_length")),
@@ -235,6 +233,10 @@ def _live_model(item: dict[str, Any]) -> LiveModel:
         input_price=_price(pricing.get("prompt"), 1e6) if pricing else _price(hf_pricing.get("input"), 1.0),
         output_price=_price(pricing.get("completion"), 1e6) if pricing else _price(hf_pricing.get("output"), 1.0),
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _count(value: Any) -> int | None:
