@@ -97,3 +97,12 @@ def test_cost_is_never_negative_and_grows_with_output(inputs, cached, outputs):
     cost = job_cost("openai", "gpt-4o-mini", usage)
     more = job_cost("openai", "gpt-4o-mini", usage.model_copy(update={"output_tokens": outputs + 1000}))
     assert cost is not None and more is not None and 0 <= cost < more
+
+
+def test_override_prices_need_input_and_output_and_cache_reads_default_to_input(tmp_path):
+    path = tmp_path / "partial.yaml"
+    path.write_text("openai:\n  gpt-5: {cached_input_price: 0.01}\n  my-fine-tune: {input_price: 3.0, output_price: 12.0}\n")
+    overrides = load_overrides(str(path))
+    assert model_facts("openai", "gpt-5", None, overrides).price_source == "price data"
+    usage = Usage(input_tokens=1_000_000, cached_input_tokens=500_000, output_tokens=0)
+    assert job_cost("openai", "my-fine-tune", usage, overrides) == pytest.approx(3.0)
