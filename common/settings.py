@@ -69,6 +69,7 @@ class Settings(BaseModel):
     redis_url: str | None = None
     log_level: LogLevel = "info"
     encryption_master_key: SecretStr | None = None
+    encryption_master_key_previous: SecretStr | None = None  # also accepted while `keys rotate` runs
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     tenant_rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # per tenant, at submit
     job_deadline_s: float = Field(default=300.0, gt=0)
@@ -99,7 +100,7 @@ class Settings(BaseModel):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url
 
-    @field_validator("encryption_master_key")
+    @field_validator("encryption_master_key", "encryption_master_key_previous")
     @classmethod
     def _master_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None:
@@ -135,6 +136,7 @@ GLOBAL_VARS = {
     "REDIS_URL": "redis_url",
     "LOG_LEVEL": "log_level",
     "ENCRYPTION_MASTER_KEY": "encryption_master_key",
+    "ENCRYPTION_MASTER_KEY_PREVIOUS": "encryption_master_key_previous",
     "MULTILLM_JOB_DEADLINE_S": "job_deadline_s",
     "MULTILLM_MAX_ATTEMPTS": "max_attempts",
     "MULTILLM_LEASE_TTL_S": "lease_ttl_s",
