@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 from celery import Celery
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from multillm.common import constants
 from multillm.common.admission import Admission
@@ -30,6 +32,8 @@ from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
+
+REDIS_RETRIES = 30  # with the backoff below, about 20 s of Redis being away before a command fails
 
 # KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
 # The inflight entry makes an accepted job answered even if this process dies before enqueueing:
@@ -71,13 +75,17 @@ class MultiLLM:
     def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.url = resolve_redis_url(redis_url, self.settings)
-        self.redis = redis.Redis.from_url(self.url)
+        # Ride out a Redis restart: commands are retried on a lost connection for about 20 s.
+        retry = Retry(EqualJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES)
+        self.redis = redis.Redis.from_url(self.url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self._accept = self.redis.register_script(_ACCEPT)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
-                                 broker_connection_retry_on_startup=True)
+                                 broker_connection_retry_on_startup=True,
+                                 task_publish_retry_policy={"max_retries": REDIS_RETRIES, "interval_start": 0,
+                                                            "interval_step": 0.2, "interval_max": 1.0})
 
     def close(self) -> None:
         self.redis.close()
