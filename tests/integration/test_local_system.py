@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from multillm.producers.local.embedded import free_port, python_module, spawn, stop
+from multillm.producers.local.embedded import free_port, new_password, python_module, spawn, start_redis, stop
 from tests.integration.conftest import NO_KEYS
 
 CLI = "multillm.producers.cli.main"
@@ -122,3 +122,21 @@ def test_chat_says_in_one_line_that_redis_is_unreachable(tmp_path: Path):
     assert done.returncode == 1
     assert done.stderr.startswith("error: Redis unreachable: ") and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr and "not-this-one" not in done.stderr
+
+
+def test_a_submit_to_a_full_redis_says_in_one_line_that_redis_refused_it(tmp_path: Path):
+    process, url = start_redis(password=new_password(), maxmemory="2mb")
+    client = redis.Redis.from_url(url)
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            for i in range(1000):
+                client.set(f"fill:{i}", "x" * 65536)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MULTILLM_")}
+        env.update(REDIS_URL=url, MULTILLM_HOME=str(tmp_path))
+        done = subprocess.run(python_module(CLI, "submit", "-p", "openai", "hello"), env=env, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        client.close()
+        stop([process])
+    assert done.returncode == 1
+    assert done.stderr == "error: Redis refused the command: command not allowed when used memory > 'maxmemory'.\n"
