@@ -85,12 +85,12 @@ def up(
 def _record(system: EmbeddedSystem) -> None:
     """The state file other commands find the system by (mode 0600: it holds the Redis password)."""
     write_state({"pid": os.getpid(), "redis_url": system.redis_url, "simulator_url": system.simulator_url,
-                 "redis_pid": system.redis.pid if system.redis else None})
+                 "redis_pid": system.redis_process.pid if system.redis_process else None})
 
 
 def _announce(console: Console, system: EmbeddedSystem, options: SystemOptions) -> None:
     redis_where = f"Redis {masked_url(system.redis_url)}"
-    if system.redis is not None:
+    if system.redis_process is not None:
         redis_where += f" (append-only file in {options.data_dir}, maxmemory {options.redis_maxmemory})"
     console.print(f"[bold]multillm is up[/] — {redis_where}")
     for provider in options.providers:

@@ -52,9 +52,9 @@ class EmbeddedSystem:
         self.simulator_url: str | None = None
         self.simulated: list[str] = []
         self.metrics_ports: dict[str, int] = {}
-        self.redis: Popen[bytes] | None = None  # the embedded server, when this system started one
-        self.simulator: Popen[bytes] | None = None
-        self.beat: Popen[bytes] | None = None
+        self.redis_process: Popen[bytes] | None = None  # the embedded server, when this system started one
+        self.simulator_process: Popen[bytes] | None = None
+        self.beat_process: Popen[bytes] | None = None
         self._redis_port = 0
         self._redis_password = ""
         self._beats = 0
@@ -75,8 +75,8 @@ class EmbeddedSystem:
         try:
             if not self.redis_url:
                 self._redis_port, self._redis_password = free_port(), new_password()
-                self.redis, self.redis_url = self._start_redis()
-                self.processes.append(self.redis)
+                self.redis_process, self.redis_url = self._start_redis()
+                self.processes.append(self.redis_process)
             self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
             if self.simulated:
                 self._start_simulator()
@@ -100,8 +100,8 @@ class EmbeddedSystem:
         port = port or free_port()
         args = python_module("multillm.producers.cli.main", "simulate", "--port", str(port),
                              *self.options.simulator_args)
-        self.simulator = spawn(args, env=dict(os.environ, **self.options.extra_env), log=self._log("simulator"))
-        self.processes.append(self.simulator)
+        self.simulator_process = spawn(args, env=dict(os.environ, **self.options.extra_env), log=self._log("simulator"))
+        self.processes.append(self.simulator_process)
         self.simulator_url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 20
         while True:
@@ -109,7 +109,7 @@ class EmbeddedSystem:
                 httpx.get(f"{self.simulator_url}/_simulator/stats", timeout=0.5).raise_for_status()
                 return
             except httpx.HTTPError:
-                if time.monotonic() > end or self.simulator.poll() is not None:
+                if time.monotonic() > end or self.simulator_process.poll() is not None:
                     raise ConfigurationError("the provider simulator did not start") from None
                 time.sleep(0.05)
 
@@ -144,20 +144,20 @@ class EmbeddedSystem:
         self._beats += 1  # a new schedule file each time: one a killed beat left may be half written
         schedule = (self.options.log_dir or Path("/tmp")) / f"beat-{os.getpid()}-{self._beats}.schedule"
         args = python_module("celery", "-A", "multillm.workers", "beat", "-l", "warning", "-s", str(schedule))
-        self.beat = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
-        self.processes.append(self.beat)
-        return self.beat
+        self.beat_process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
+        self.processes.append(self.beat_process)
+        return self.beat_process
 
     def supervise(self) -> list[str]:
         """Restart every part that has exited; what was restarted, Redis first."""
         restarted = []
-        if self.redis is not None and self.redis.poll() is not None:
-            self._forget(self.redis)
-            self.redis, _ = self._start_redis()
-            self.processes.insert(0, self.redis)  # stopped last, after everything that uses it
+        if self.redis_process is not None and self.redis_process.poll() is not None:
+            self._forget(self.redis_process)
+            self.redis_process, _ = self._start_redis()
+            self.processes.insert(0, self.redis_process)  # stopped last, after everything that uses it
             restarted.append("redis")
-        if self.simulator is not None and self.simulator.poll() is not None and self.simulator_url:
-            self._forget(self.simulator)
+        if self.simulator_process is not None and self.simulator_process.poll() is not None and self.simulator_url:
+            self._forget(self.simulator_process)
             self._start_simulator(int(self.simulator_url.rsplit(":", 1)[1]))
             restarted.append("simulator")
         for name, process in list(self.workers.items()):
@@ -166,8 +166,8 @@ class EmbeddedSystem:
                 del self.workers[name]
                 restarted.append(f"worker {name}")
                 self.start_worker(*self._queues_of(name))
-        if self.beat is not None and self.beat.poll() is not None:
-            self._forget(self.beat)
+        if self.beat_process is not None and self.beat_process.poll() is not None:
+            self._forget(self.beat_process)
             self.start_beat()
             restarted.append("beat")
         return restarted

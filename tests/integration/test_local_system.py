@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -112,6 +113,34 @@ def test_a_batch_survives_a_kill_9_of_the_embedded_redis_with_every_line_answere
     assert all(row["response"]["status_code"] == 200 and row["error"] is None for row in rows)
     assert "redis exited; restarted" in up.printed()
     assert int(up.state()["redis_pid"]) != killed  # type: ignore[call-overload]
+
+
+def children(pid: int) -> dict[int, str]:
+    """Child process id -> command line, from /proc."""
+    found = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found[int(stat_file.parent.name)] = (stat_file.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # exited while being read
+    return found
+
+
+def test_up_restarts_the_simulator_a_worker_and_the_beat_and_says_so(up: Up):
+    parts = children(up.process.pid)
+    victims = {what: next(pid for pid, cmd in parts.items() if marker in cmd)
+               for what, marker in (("simulator", " simulate "), ("worker", " worker "), ("beat", " beat "))}
+    for pid in victims.values():
+        os.kill(pid, signal.SIGKILL)
+    for line in ("simulator exited; restarted", "beat exited; restarted"):
+        wait_for(lambda line=line: line in up.printed(), 60, line)
+    wait_for(lambda: re.search(r"worker openai-\S+ exited; restarted", up.printed()), 60, "the worker's restart")
+    chat = subprocess.run(python_module(CLI, "chat", "-p", "openai", "--max-tokens", "5", "hello"), env=up.env,
+                          capture_output=True, text=True, timeout=120)
+    assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr
+    assert not set(victims.values()) & set(children(up.process.pid))
 
 
 def test_chat_says_in_one_line_that_redis_is_unreachable(tmp_path: Path):
