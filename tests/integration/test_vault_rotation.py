@@ -19,9 +19,9 @@ from tests.integration.conftest import make_system, settings_for
 TENANTS = [f"tenant-{i:03d}" for i in range(300)]
 
 
-def keys_command(url: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def keys_command(url: str, *args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MULTILLM_", "ENCRYPTION_"))}
-    return subprocess.run(python_module("multillm.producers.cli.main", "keys", *args), input="",
+    return subprocess.run(python_module("multillm.producers.cli.main", "keys", *args), input=stdin,
                           env={**base, **env, "REDIS_URL": url}, capture_output=True, text=True, timeout=120)
 
 
@@ -63,8 +63,7 @@ def test_keys_rotate_and_list_name_unreadable_entries_and_exit_1(own_redis: str)
     r.delete(VAULT)
     Vault(r, old).set("acme", "openai", "sk-acme-0123456789abcdef")
     Vault(r, lost).set("gone", "openai", "sk-gone-0123456789abcdef")  # sealed with a key nobody has
-    both = {"ENCRYPTION_MASTER_KEY": new, "ENCRYPTION_MASTER_KEY_PREVIOUS": old}
-    rotated = keys_command(own_redis, "rotate", env=both)
+    rotated = keys_command(own_redis, "rotate", env={"ENCRYPTION_MASTER_KEY": new}, stdin=old)  # old key piped in
     assert rotated.returncode == 1
     assert rotated.stdout.strip() == "re-encrypted 1 keys (0 already current)"
     assert f"gone/openai: stored key: sealed with master key {master_key_id(lost)}" in rotated.stderr

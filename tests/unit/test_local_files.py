@@ -6,12 +6,13 @@ from __future__ import annotations
 import stat
 
 import kombu.exceptions
+import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
 from multillm.producers.cli.exits import redis_problem
-from multillm.producers.local.embedded import masked_url, new_password, spawn, stop, write_state
+from multillm.producers.local.embedded import masked_url, new_password, spawn, start_redis, stop, write_state
 
 SAFE = st.text(alphabet=st.characters(categories=["L", "N"], max_codepoint=127), min_size=1, max_size=40)
 
@@ -62,3 +63,15 @@ def test_redis_failures_read_as_one_line_naming_the_cause():
         assert redis_problem(wrapped) == "Redis refused the command: command not allowed when used memory > 'maxmemory'."
     down = redis.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
     assert redis_problem(down) == "Redis unreachable: Error 111 connecting to 127.0.0.1:6399. Connection refused."
+
+
+def test_the_redis_password_goes_in_on_stdin_never_on_the_command_line():
+    password = new_password()
+    process, url = start_redis(password=password)
+    try:
+        assert password not in " ".join(process.args)
+        assert redis.Redis.from_url(url).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(url.replace(password, "wrong")).ping()
+    finally:
+        stop([process])
