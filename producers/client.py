@@ -155,10 +155,16 @@ class MultiLLM:
         job = validate_job(job)
         if self._admission.enabled(job.provider) and not self.records.exists(job.job_id):
             self._admission.admit(job.tenant, job.provider, job.job_id)
-        if self.records.accept(job):
+        if self.records.accept(job) or self._stored_by_this_call(job):
             self._celery.send_task(constants.chat_task(job.provider), args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
+
+    def _stored_by_this_call(self, job: Job) -> bool:
+        """The accept ran but its reply was lost (Redis died after writing it) and the retry found the
+        record: it is this very job (same submit time) and no worker has touched it, so it still needs
+        enqueueing. A job enqueued twice runs once (a second delivery is a no-op)."""
+        return self.redis.get(constants.job(job.job_id)) == job.model_dump_json().encode()
 
     def job(self, job_id: str) -> JobHandle:
         return JobHandle(job_id, self.redis, self.url, self.records)
