@@ -27,12 +27,14 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.settings import get_settings
 
 PRIVATE = 0o600  # the state file holds the Redis password; logs tell what jobs ran
 
 
 def home() -> Path:
-    return Path(os.environ.get("MULTILLM_HOME") or Path.home() / ".multillm")
+    """MULTILLM_HOME: the state file, and the local system's Redis data."""
+    return get_settings().home
 
 
 def state_path() -> Path:

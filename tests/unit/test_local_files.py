@@ -11,8 +11,17 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
+from multillm.common.settings import get_settings
 from multillm.producers.cli.exits import redis_problem
-from multillm.producers.local.embedded import masked_url, new_password, spawn, start_redis, stop, write_state
+from multillm.producers.local.embedded import (
+    masked_url,
+    new_password,
+    spawn,
+    start_redis,
+    state_path,
+    stop,
+    write_state,
+)
 
 SAFE = st.text(alphabet=st.characters(categories=["L", "N"], max_codepoint=127), min_size=1, max_size=40)
 
@@ -31,8 +40,17 @@ def test_a_url_without_a_password_is_printed_as_it_is(port):
         assert masked_url(url) == url
 
 
-def test_the_state_file_is_0600_even_over_an_older_readable_one(tmp_path, monkeypatch):
+@pytest.fixture
+def home_in(tmp_path, monkeypatch):
+    """MULTILLM_HOME in a temporary directory, for settings read afresh (and afresh again after)."""
     monkeypatch.setenv("MULTILLM_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def test_the_state_file_is_0600_even_over_an_older_readable_one(tmp_path, home_in):
+    assert state_path() == home_in / "system.json"
     (tmp_path / "home").mkdir()
     state = tmp_path / "home" / "system.json"
     state.write_text("{}")
