@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -28,6 +29,9 @@ from multillm.producers.local.embedded import (
     write_state,
 )
 from multillm.producers.local.system import EmbeddedSystem, SystemOptions
+
+# Redis's memory sizes: bytes, or k/kb/m/mb/g/gb in any case (redis.conf, "Units").
+MEMORY_SIZE = re.compile(r"[1-9]\d*(?:[kmg]b?)?", re.IGNORECASE)
 
 
 def parse_providers(text: str) -> list[str]:
@@ -62,6 +66,8 @@ def up(
 
     Example: multillm up --providers openai,anthropic --log-dir /tmp/multillm-logs
     """
+    if not MEMORY_SIZE.fullmatch(redis_maxmemory):
+        raise ConfigurationError(f"--redis-maxmemory: {redis_maxmemory!r} is not a size such as 512mb or 2gb")
     if read_state():
         raise ConfigurationError(f"a system is already running (Redis at {masked_url(find_running() or '')}); stop it first")
     sim_args = [a for flag, v in (("--ttft-ms", ttft_ms), ("--tokens-per-second", tokens_per_second))

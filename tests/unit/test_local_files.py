@@ -10,9 +10,11 @@ import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from multillm.common.settings import get_settings
 from multillm.producers.cli.exits import redis_problem
+from multillm.producers.cli.main import app
 from multillm.producers.local.embedded import (
     masked_url,
     new_password,
@@ -93,3 +95,9 @@ def test_the_redis_password_goes_in_on_stdin_never_on_the_command_line():
             redis.Redis.from_url(url.replace(password, "wrong")).ping()
     finally:
         stop([process])
+
+
+def test_up_refuses_a_maxmemory_that_is_not_a_size_naming_the_option():
+    done = CliRunner().invoke(app, ["up", "--redis-maxmemory", "lots"])
+    assert done.exit_code == 2
+    assert "--redis-maxmemory: 'lots' is not a size such as 512mb or 2gb" in done.output
