@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -61,7 +62,9 @@ def _mark_received(request: Any = None, **_: Any) -> None:
 @worker_ready.connect
 def _start_reaper(sender: Any = None, **_: Any) -> None:
     global _reaper
-    warm_up()  # encodings and price data load now, not during the first job (the reaper announces the worker)
+    # Token encodings and price data load beside the consumer (a few seconds of imports), so neither a
+    # restarted worker's readiness nor most first jobs wait for them (common/preflight.py).
+    threading.Thread(target=warm_up, name="multillm-warm-up", daemon=True).start()
     queues = [q.name for q in sender.task_consumer.queues] if sender and sender.task_consumer else []
     _reaper = Reaper(max(0.5, get_settings().lease_ttl_s / 3), sender.hostname, queues)
     _reaper.start()
