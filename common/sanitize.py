@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from multillm.common.errors import ConfigurationError
 from multillm.common.jobs import Job
+from multillm.common.providers.catalog import SPECS
 
 MAX_MESSAGES = 500
 MAX_TOTAL_CHARS = 2_000_000
@@ -68,8 +69,12 @@ def sanitize_job(job: Job, resolve_hosts: bool = True) -> Job:
     total = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
     if total > MAX_TOTAL_CHARS:
         raise ConfigurationError(f"messages: {total:,} characters in all, at most {MAX_TOTAL_CHARS:,}")
-    # max_tokens against the model's output limit: at submit (producers/client.py) and before the call
-    # (common/preflight.py), where the model's facts (live list, overrides) are at hand.
+    # max_tokens against the output limit the catalogue knows; for any other model, at submit
+    # (producers/client.py) and before the call (common/preflight.py), from the model's facts.
+    info = SPECS[job.provider].find_model(job.model)
+    if info and job.options.max_tokens is not None and job.options.max_tokens > info.max_output_tokens:
+        raise ConfigurationError(f"options.max_tokens: {job.options.max_tokens} exceeds {info.id}'s limit of "
+                                 f"{info.max_output_tokens}")
     tools = job.options.tools or []
     if len(tools) > MAX_TOOLS:
         raise ConfigurationError(f"options.tools: {len(tools)} tools, at most {MAX_TOOLS}")

@@ -35,6 +35,9 @@ def test_public_and_data_image_urls_pass(url):
 def test_limits_name_the_field():
     with pytest.raises(ConfigurationError, match="messages"):
         sanitize_job(job(messages=[{"role": "user", "content": "x"}] * (MAX_MESSAGES + 1)))
+    with pytest.raises(ConfigurationError, match=r"options\.max_tokens"):
+        sanitize_job(job(options={"max_tokens": 10**6}))
+    assert sanitize_job(job(model="gpt-5", options={"max_tokens": 10**6}))  # not catalogued: preflight checks it
     tool = {"name": "t", "parameters": {"type": "array"}}
     with pytest.raises(ConfigurationError, match=r"options\.tools\.0\.parameters"):
         sanitize_job(job(options={"tools": [tool]}))
