@@ -60,7 +60,7 @@ def check_limits(job: Job, facts: ModelFacts, prompt: TokenCount) -> None:
 
 def warm_up() -> None:
     """Load what the first job would otherwise wait seconds for: the o200k and cl100k encodings
-    and genai-prices' snapshot. Workers run it in a thread as they start."""
+    and genai-prices' snapshot. Workers run it before they announce themselves."""
     hello = [Message(role="user", content="hello")]
     for encoding in ("o200k_base", "cl100k_base"):
         chat_tokens(hello, ChatOptions(), encoding)

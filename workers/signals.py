@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -62,9 +61,9 @@ def _mark_received(request: Any = None, **_: Any) -> None:
 @worker_ready.connect
 def _start_reaper(sender: Any = None, **_: Any) -> None:
     global _reaper
-    # Token encodings and price data load beside the consumer (a few seconds of imports), so neither a
-    # restarted worker's readiness nor most first jobs wait for them (common/preflight.py).
-    threading.Thread(target=warm_up, name="multillm-warm-up", daemon=True).start()
+    # Token encodings and price data load (about a second of imports) before the worker announces itself,
+    # so its first jobs do not wait for them (common/preflight.py).
+    warm_up()
     queues = [q.name for q in sender.task_consumer.queues] if sender and sender.task_consumer else []
     _reaper = Reaper(max(0.5, get_settings().lease_ttl_s / 3), sender.hostname, queues)
     _reaper.start()
