@@ -13,6 +13,8 @@
     multillm:requeue:{id}:{attempt}  guard so only one reaper re-enqueues a lapsed attempt
     multillm:worker:{hostname}  a live worker and its queues (expires unless refreshed)
     multillm.{provider}      the Celery queue of a provider
+    multillm:tenants         hash: gateway tenant name -> its record (JSON: key hash, masked key, shared_keys)
+    multillm:tenant-key:{sha256 of an API key}  the gateway tenant that key belongs to
 """
 
 PREFIX = "multillm"
@@ -61,3 +63,10 @@ def queue(provider: str) -> str:
 
 def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
+
+
+TENANTS = f"{PREFIX}:tenants"
+
+
+def tenant_key(digest: str) -> str:
+    return f"{PREFIX}:tenant-key:{digest}"

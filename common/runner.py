@@ -41,6 +41,7 @@ from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatResult, StreamEvent
 from multillm.common.settings import Settings
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
+from multillm.common.tenants import may_use_operator_key
 from multillm.common.usage import record_usage
 from multillm.common.vault import Vault
 
@@ -90,6 +91,9 @@ class Runtime:
             stored = self.vault.get(job.tenant, job.provider)
             if stored:
                 return stored
+        if not may_use_operator_key(self.redis, job.tenant):
+            raise AuthenticationError(f"no API key for tenant {job.tenant!r}: store one with `multillm keys set`",
+                                      provider=job.provider, model=job.model, job_id=job.job_id)
         secret = self.settings.provider(job.provider).api_key
         if secret is None:
             spec = get_spec(job.provider)

@@ -90,6 +90,9 @@ class Settings(BaseModel):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     tiers: dict[str, dict[str, str]] | None = None
+    # The gateway: browser origins allowed by CORS (comma-separated), and the largest request body.
+    cors_origins: list[str] = Field(default_factory=list)
+    gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     providers: dict[str, ProviderSettings]
 
     @field_validator("redis_url")
@@ -108,6 +111,16 @@ class Settings(BaseModel):
         if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
             raise ValueError("must be 64 hexadecimal characters (32 bytes); make one with `multillm keygen`")
         return key
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in value or []:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], or *")
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -154,6 +167,8 @@ GLOBAL_VARS = {
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
     "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
     "MULTILLM_TIERS": "tiers",
+    "CORS_ORIGINS": "cors_origins",
+    "MULTILLM_GATEWAY_MAX_BODY_BYTES": "gateway_max_body_bytes",
 }
 RATE_LIMIT_VARS = {
     "RATE_LIMIT_ENABLED": "enabled",
