@@ -46,9 +46,10 @@ def up(
     log_dir: Annotated[Path | None, typer.Option(help="Write each process's log here")] = None,
     ttft_ms: Annotated[int | None, typer.Option(help="Simulator: time to first token")] = None,
     tokens_per_second: Annotated[float | None, typer.Option(help="Simulator: token rate")] = None,
+    gateway_port: Annotated[int, typer.Option(help="Port of the HTTP gateway on 127.0.0.1 (0: any free port)")] = 8080,
 ) -> None:
-    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, and a
-    worker per provider; Ctrl-C stops all of it.
+    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, a
+    worker per provider and the HTTP gateway; Ctrl-C stops all of it.
 
     Example: multillm up --providers openai,anthropic --log-dir /tmp/multillm-logs
     """
@@ -57,17 +58,19 @@ def up(
     sim_args = [a for flag, v in (("--ttft-ms", ttft_ms), ("--tokens-per-second", tokens_per_second))
                 if v is not None for a in (flag, str(v))]
     options = SystemOptions(providers=parse_providers(providers), concurrency=concurrency,
-                            simulator_args=sim_args, log_dir=log_dir, beat=True)
+                            simulator_args=sim_args, log_dir=log_dir, beat=True, gateway_port=gateway_port)
     stopped = _stop_on_sigterm()
     console = Console(stderr=True)
     with EmbeddedSystem(get_settings(), options) as system:
-        write_state({"pid": os.getpid(), "redis_url": system.redis_url, "simulator_url": system.simulator_url})
+        write_state({"pid": os.getpid(), "redis_url": system.redis_url, "simulator_url": system.simulator_url,
+                     "gateway_url": system.gateway_url})
         try:
             console.print(f"[bold]multillm is up[/] — Redis {system.redis_url}")
             for provider in options.providers:
                 where = "simulator" if provider in system.simulated else "provider API"
                 console.print(f"  worker for [cyan]{constants.queue(provider)}[/] → {where}")
             console.print("  beat: health check every MULTILLM_HEALTH_INTERVAL_S, writes the fallback order")
+            console.print(f"Gateway: {system.gateway_url}/v1 (keys: multillm tenants create NAME)")
             console.print(f"Flower: celery -A multillm.workers --broker={system.redis_url} flower --port=5555")
             console.print("Ctrl-C to stop.")
             while not stopped.wait(1.0):

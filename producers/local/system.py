@@ -1,5 +1,5 @@
 """A whole multillm system on this machine: Redis (unless REDIS_URL is set), the simulator for
-every provider without an API key, and one Celery worker per provider queue."""
+every provider without an API key, one Celery worker per provider queue, and the HTTP gateway."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class SystemOptions:
     extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
     metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
     one_worker: bool = False  # a single worker process serves every provider's queue
+    gateway_port: int | None = None  # serve the HTTP gateway on this port (0: any free port)
 
 
 class EmbeddedSystem:
@@ -46,6 +47,7 @@ class EmbeddedSystem:
         self.simulator_url: str | None = None
         self.simulated: list[str] = []
         self.metrics_ports: dict[str, int] = {}
+        self.gateway_url: str | None = None
 
     def __enter__(self) -> EmbeddedSystem:
         self.start()
@@ -74,6 +76,8 @@ class EmbeddedSystem:
                     self.start_worker(provider)
             if self.options.beat:
                 self.start_beat()
+            if self.options.gateway_port is not None:
+                self.start_gateway(self.options.gateway_port)
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
@@ -129,6 +133,26 @@ class EmbeddedSystem:
         process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
         self.processes.append(process)
         return process
+
+    def start_gateway(self, port: int = 0, env: dict[str, str] | None = None) -> str:
+        """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
+        port = port or free_port()
+        args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
+        process = spawn(args, env=dict(os.environ, **self.options.extra_env, **(env or {}), REDIS_URL=self.redis_url),
+                        log=self._log(f"gateway-{port}"))
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > end or process.poll() is not None:
+                    raise ConfigurationError(f"the gateway did not start on port {port}") from None
+                time.sleep(0.05)
+        self.gateway_url = self.gateway_url or url
+        return url
 
     def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:
         client = redis.Redis.from_url(self.redis_url)
