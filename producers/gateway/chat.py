@@ -19,7 +19,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from multillm.common.jobs import StreamMessage
+from multillm.common.stream import StreamMessage
 from multillm.producers.gateway.auth import authenticate, internal_id
 from multillm.producers.gateway.body import parse_body
 from multillm.producers.gateway.errors import GatewayError, from_job_error, not_found

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from multillm.common.errors import UnknownModelError
-from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.jobs import JobResult
 from multillm.common.providers import SPECS
 from multillm.common.schemas import Usage
+from multillm.common.stream import StreamMessage
 
 
 class Strict(BaseModel):

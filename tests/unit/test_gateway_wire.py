@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multillm.common.errors import ConfigurationError, TenantRateLimited, UnknownModelError
-from multillm.common.jobs import Job, StreamMessage
+from multillm.common.jobs import Job
 from multillm.common.providers import SPECS
 from multillm.common.routing import TIERS
+from multillm.common.stream import StreamMessage
 from multillm.common.validation import parse
 from multillm.producers.gateway.errors import JOB_ERRORS, from_error, from_job_error, param_of
 from multillm.producers.gateway.wire import ChatCompletionRequest, ChunkWriter, StreamRestarted, model_list, resolve_model
