@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -40,17 +41,21 @@ LITELLM_HINT = "pip install 'litellm[proxy]'"
 
 
 def litellm_command() -> str:
-    found = shutil.which("litellm") or str(Path(sys.executable).with_name("litellm"))
-    if not Path(found).exists():
+    """The `litellm` beside this Python first: another environment's may lack the proxy's packages."""
+    beside = Path(sys.executable).with_name("litellm")
+    found = str(beside) if beside.exists() else shutil.which("litellm") or ""
+    if not found:
         raise ConfigurationError(f"litellm: the proxy is not installed; {LITELLM_HINT}")
     return found
 
 
-def start_litellm_proxy(openai_base: str, folder: Path) -> tuple[Popen[bytes], str]:
-    """LiteLLM's proxy on a free port, one model routed to the simulator; its base URL once healthy."""
+def start_litellm_proxy(openai_base: str, folder: Path, master_key: str) -> tuple[Popen[bytes], str]:
+    """LiteLLM's proxy on a free port, one model routed to the simulator, callers authenticated with
+    `master_key` (as the gateway authenticates its tenants); its base URL once healthy."""
     config = folder / "litellm.yaml"
     config.write_text(f"model_list:\n  - model_name: {MODEL}\n    litellm_params:\n      model: openai/{MODEL}\n"
-                      f"      api_base: {openai_base}\n      api_key: {SIMULATED_KEY}\n")
+                      f"      api_base: {openai_base}\n      api_key: {SIMULATED_KEY}\n"
+                      f"general_settings:\n  master_key: {master_key}\n")
     port = free_port()
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
     process = spawn([litellm_command(), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
@@ -110,18 +115,19 @@ def bench_gateway(samples: int = 200, jobs: int = 1000, concurrency: int = 64, m
     with Bench(concurrency=200, sim_args=sim_args) as b, TemporaryDirectory() as tmp, httpx.Client(timeout=60) as http:
         gateway = b.system.start_gateway() + "/v1"
         key = Tenants(redis.Redis.from_url(b.system.redis_url)).create(f"bench-{os.getpid()}", shared_keys=True)
-        proxy, litellm_url = start_litellm_proxy(b.base, Path(tmp))
+        master_key = f"sk-{secrets.token_hex(32)}"
+        proxy, litellm_url = start_litellm_proxy(b.base, Path(tmp), master_key)
         try:
             paths: dict[str, Callable[[], float]] = {
                 "direct": lambda: first_chunk(http, b.base, "direct-key", MODEL, 8),
                 "python_api": lambda: b.queued_first_chunk(8),
                 "gateway": lambda: first_chunk(http, gateway, key, f"openai/{MODEL}", 8),
-                "litellm_proxy": lambda: first_chunk(http, litellm_url, SIMULATED_KEY, MODEL, 8),
+                "litellm_proxy": lambda: first_chunk(http, litellm_url, master_key, MODEL, 8),
             }
             figures: dict[str, Any] = {"samples": samples, "jobs": jobs, "concurrency": concurrency,
                                        "max_tokens": max_tokens, **_latency(paths, samples)}
             targets = {"direct": (b.base, "direct-key", MODEL), "gateway": (gateway, key, f"openai/{MODEL}"),
-                       "litellm_proxy": (litellm_url, SIMULATED_KEY, MODEL)}
+                       "litellm_proxy": (litellm_url, master_key, MODEL)}
             for name, (url, auth, model) in targets.items():
                 asyncio.run(saturate(url, auth, model, min(100, jobs), concurrency, max_tokens))  # warm-up
                 rate, ok = asyncio.run(saturate(url, auth, model, jobs, concurrency, max_tokens))

@@ -182,3 +182,13 @@ def test_health_readiness_and_metrics_by_route_and_tenant(gateway, tenant):
     metrics = httpx.get(f"{gateway}/metrics").text
     assert f'multillm_gateway_requests_total{{method="GET",route="/v1/models",status="200",tenant="{name}"}}' in metrics
     assert key not in metrics
+
+
+def test_the_worker_also_refuses_the_operators_key_to_a_tenant_without_shared_keys(system, gateway, raw_redis):
+    from multillm.common.vault import VAULT
+
+    name, key = new_tenant(system.redis_url, shared_keys=False)
+    raw_redis.hset(VAULT, f"{name}/openai", "v1.unreadable.x.y")  # passes the gateway's check; no worker can open it
+    refused = httpx.post(f"{gateway}/v1/chat/completions", json=ASK, headers=auth(key), timeout=60)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "authentication"
+    assert "no API key for tenant" in refused.json()["error"]["message"]
