@@ -12,7 +12,7 @@ import typer
 from multillm.common.errors import ConfigurationError, MultiLLMError
 from multillm.common.jobs import JobResult
 from multillm.common.providers import create_provider, get_spec
-from multillm.common.schemas import ChatOptions, Message, StreamEvent
+from multillm.common.schemas import ChatOptions, Message, ProviderEvent
 from multillm.common.settings import get_settings
 from multillm.common.stream import StreamMessage
 from multillm.common.validation import parse
@@ -84,7 +84,7 @@ def _chat_direct(provider: str, messages: list[Message], options: ChatOptions, a
     client = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
                              timeouts=settings.timeouts())
     try:
-        events: Iterable[StreamEvent] = client.stream_chat(messages, options)
+        events: Iterable[ProviderEvent] = client.stream_chat(messages, options)
         for event in events:
             if as_json:
                 typer.echo(event.model_dump_json(exclude_none=True, exclude_defaults=True))
