@@ -25,7 +25,8 @@ Quotas, keys, usage, batches:
     multillm:tenants         hash: gateway tenant name -> its record (JSON: key hash, masked key, shared_keys)
     multillm:tenant-key:{sha256 of an API key}  the gateway tenant that key belongs to
     multillm:usage:{day}     per-day usage totals
-    multillm:batch:{id}      a batch run's state
+    multillm:batch:{id}      a batch run's state (hash: tenant, input, state, done, failed, total, targets)
+    multillm:batch-rows:{id} the batch's written output rows (list, capped, the results' TTL)
 Celery:
     multillm.{provider}      the queue of a provider; task multillm.chat.{provider} is routed to it
     multillm.health          the health task's queue; task multillm.health
@@ -42,6 +43,7 @@ VAULT = f"{PREFIX}:vault"
 TENANTS = f"{PREFIX}:tenants"
 USAGE = f"{PREFIX}:usage"
 BATCH = f"{PREFIX}:batch"
+BATCH_ROWS = f"{PREFIX}:batch-rows"
 
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
@@ -124,3 +126,12 @@ def provider_of_queue(queue_name: str) -> str | None:
 
 def tenant_key(digest: str) -> str:
     return f"{PREFIX}:tenant-key:{digest}"
+
+
+def batch(batch_id: str) -> str:
+    return f"{BATCH}:{batch_id}"
+
+
+def batch_rows(batch_id: str) -> str:
+    """Not under `multillm:batch:`, so a scan of batches finds each batch's state hash only."""
+    return f"{BATCH_ROWS}:{batch_id}"

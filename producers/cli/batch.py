@@ -96,6 +96,7 @@ def run(
     judge: Annotated[str | None, typer.Option(help="The judge for --scoring judge: provider=model")] = None,
     judge_fallback: Annotated[bool, typer.Option(help="Let a failing judge job move to another provider")] = False,
     concurrency: Annotated[int | None, typer.Option(help="Worker slots when an embedded system is started")] = None,
+    tenant: Annotated[str, typer.Option(help="Run the jobs as this tenant (its keys, limits, and its console)")] = "default",
 ) -> None:
     """Fan every line out to each provider/model through the queues, then compare them.
 
@@ -128,14 +129,14 @@ def run(
                            failed=p.failed.get(name, 0), rate=f"{p.rate(name):.1f} job/s", eta=eta_text(p.eta_s(name)))
 
         batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set,
-                         judge=referee, judge_fallback=judge_fallback)
+                         judge=referee, judge_fallback=judge_fallback, tenant=tenant)
         show(batch.run())
     if stop.is_set():
         console.print("stopped; what finished is saved. Run the same command again to resume.")
         raise typer.Exit(130)
     table = write_report(out, scoring)
     print_table(table, Console())
-    console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}")
+    console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}   matrix: {out / 'matrix.html'}")
 
 
 @batch_app.command("report")

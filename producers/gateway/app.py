@@ -22,12 +22,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from multillm.common.errors import MultiLLMError
 from multillm.common.settings import Settings
 from multillm.producers.client import MultiLLM
-from multillm.producers.gateway import chat, jobs
+from multillm.producers.console import STATIC
+from multillm.producers.gateway import batches, chat, jobs, providers
+from multillm.producers.gateway.console import ConsoleFiles
 from multillm.producers.gateway.errors import GatewayError, from_error
 from multillm.producers.gateway.middleware import GatewayMiddleware
 
@@ -82,6 +84,11 @@ ROUTES = [
     Route("/v1/jobs/{job_id}", jobs.read, methods=["GET"]),
     Route("/v1/jobs/{job_id}", jobs.cancel, methods=["DELETE"]),
     Route("/v1/jobs/{job_id}/events", jobs.events, methods=["GET"]),
+    Route("/v1/batches", batches.index, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", batches.read, methods=["GET"]),
+    Route("/v1/providers", providers.index, methods=["GET"]),
+    Route("/v1/usage", providers.usage, methods=["GET"]),
+    Mount("/", ConsoleFiles(directory=STATIC, html=True), name="console"),  # last: the API's routes win
 ]
 
 
