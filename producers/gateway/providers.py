@@ -9,6 +9,7 @@ Usage is this tenant's only, per day and model.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ import redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from multillm.common.provider_health import Circuit, read_health, read_order
+from multillm.common.provider_health import Circuit, assess, read_health, read_order, recent_outcomes
 from multillm.common.providers import SPECS
 from multillm.common.quota import Quota, rule_for
 from multillm.common.settings import Settings
@@ -52,15 +53,27 @@ def quota_of(client: redis.Redis, settings: Settings, tenant: TenantRecord, prov
             "max_concurrent": rule.max_concurrent, "cooldown_s": use["cooldown_s"]}
 
 
+def health_of(client: redis.Redis, settings: Settings, known: dict[str, dict[str, Any]], provider: str,
+              circuit: str) -> dict[str, Any] | None:
+    """The health beat's last assessment; before its first run, one made now from the recent calls."""
+    if provider in known:
+        return {**known[provider], "source": "health beat"}
+    outcomes = recent_outcomes(client, provider, settings.health_window_s)
+    if not outcomes:
+        return None
+    return {**asdict(assess(provider, outcomes, circuit, None)), "source": "recent calls"}
+
+
 def overview(client: redis.Redis, settings: Settings, tenant: TenantRecord) -> list[dict[str, Any]]:
-    health = read_health(client)
-    circuit = Circuit(client)
+    known = read_health(client)
+    circuits = Circuit(client)
     out = []
     for rank, pid in enumerate(read_order(client, list(SPECS)), 1):
         spec = SPECS[pid]
+        circuit = circuits.state(pid)
         out.append({"object": "provider", "id": pid, "name": spec.name, "rank": rank,
                     "default_model": spec.default_model, "models": [m.id for m in spec.models],
-                    "health": health.get(pid), "circuit": circuit.state(pid),
+                    "health": health_of(client, settings, known, pid, circuit), "circuit": circuit,
                     "quota": quota_of(client, settings, tenant, pid)})
     return out
 

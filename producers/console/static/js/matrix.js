@@ -141,7 +141,7 @@ function cell(row, how) {
   const outcome = outcomeOf(row, how);
   const judge = row.metrics.judge;
   const text = row.error ? row.error.message : answerOf(row);
-  return el("td", { class: `cell k-${outcome.kind}` },
+  return el("td", { class: `cell o-${outcome.kind}` },
     el("span", { class: `badge k-${outcome.kind}` }, outcome.label),
     text.length > 240 ? el("details", {}, el("summary", {}, text.slice(0, 200) + "…"), el("p", { class: "answer" }, text))
       : el("p", { class: "answer" }, text),
@@ -167,8 +167,8 @@ function filterBar(view, targets, rerender) {
     onchange: (e) => { view[name] = e.target.checked; rerender(); } }), ` ${label}`);
   return el("form", { class: "filters", "aria-label": "Filter the matrix", onsubmit: (e) => e.preventDefault() },
     check("failed", "Failed only"), check("disagreeing", "Disagreeing only"),
-    el("label", {}, "Provider/model ",
-      el("select", { name: "target", onchange: (e) => { view.target = e.target.value; rerender(); } },
+    el("span", {}, el("label", { for: "filter-target" }, "Provider/model"), " ",
+      el("select", { id: "filter-target", name: "target", onchange: (e) => { view.target = e.target.value; rerender(); } },
         el("option", { value: "" }, "all"),
         targets.map((t) => el("option", { value: t, selected: view.target === t }, t)))));
 }

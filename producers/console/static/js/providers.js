@@ -24,7 +24,8 @@ function providerTable(providers) {
         const h = p.health || {};
         return el("tr", { "data-provider": p.id },
           el("td", {}, p.rank), el("th", { scope: "row" }, p.name, el("span", { class: "cid" }, p.id)),
-          el("td", {}, el("span", { class: `badge s-${h.status || "unknown"}` }, h.status || "unknown")),
+          el("td", {}, el("span", { class: `badge s-${h.status || "unknown"}` }, h.status || "unknown"),
+            el("span", { class: "cid" }, h.source ? `${h.source}: ${h.samples} call${h.samples === 1 ? "" : "s"}` : "no calls yet")),
           el("td", {}, h.score == null ? "–" : h.score.toFixed(2)), el("td", {}, pct(h.success_rate)), el("td", {}, secs(h.p50_s)),
           el("td", {}, el("span", { class: `badge c-${p.circuit}` }, p.circuit.replace("_", " "))),
           quotaCell(p.quota), el("td", {}, p.models.length));
