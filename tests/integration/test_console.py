@@ -5,7 +5,10 @@ a screenshot of its page in docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from multillm.producers.cli.batch import sample_path
 from multillm.producers.client import MultiLLM
 from multillm.producers.local.system import EmbeddedSystem
 from multillm.producers.simulator.config import SIMULATED_KEY
-from tests.integration.conftest import make_system, settings_for
+from tests.integration.conftest import FAST_ENV, make_system, settings_for
 from tests.integration.gateway_tenants import new_tenant
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -244,3 +247,20 @@ def test_the_report_matrix_opens_from_disk_without_a_server(browser, sample_batc
     assert page.locator("figure.chart").count() == 4
     shot(page, "matrix-html")
     page.close()
+
+
+def test_batch_run_with_tenant_shows_in_that_tenants_console_and_writes_matrix_html(system, gateway, tmp_path):
+    name, key = new_tenant(system.redis_url)
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"id": "one", "prompt": "Say hi", "expected": "hi"}\n{"id": "two", "prompt": "Say bye"}\n')
+    out = tmp_path / "out"
+    env = {**os.environ, **FAST_ENV, "REDIS_URL": system.redis_url}
+    done = subprocess.run([sys.executable, "-m", "multillm.producers.cli.main", "batch", "run", str(lines),
+                           "--providers", "openai", "--tenant", name, "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (out / "matrix.html").exists() and (out / "report.md").exists()
+    listed = httpx.get(f"{gateway}/v1/batches", headers={"authorization": f"Bearer {key}"}).json()["data"]
+    assert [(b["done"], b["total"], b["targets"]) for b in listed] == [(2, 2, ["openai/gpt-4o-mini"])]
+    batch = httpx.get(f"{gateway}/v1/batches/{listed[0]['id']}", headers={"authorization": f"Bearer {key}"}).json()
+    assert sorted(r["prompt"] for r in batch["rows"]) == ["Say bye", "Say hi"]

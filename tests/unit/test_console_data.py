@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from multillm.common import constants
 from multillm.common.jobs import JobResult, Timings
@@ -23,7 +24,8 @@ from multillm.common.vault import Vault, new_master_key
 from multillm.producers.batch.state import ROWS_MAX, BatchState, batch_rows, list_batches
 from multillm.producers.console.page import _embedded_json, matrix_page
 from multillm.producers.gateway.batches import batch_body
-from multillm.producers.gateway.providers import key_for, overview
+from multillm.producers.gateway.errors import GatewayError
+from multillm.producers.gateway.providers import days_param, key_for, overview
 
 
 @pytest.fixture
@@ -130,3 +132,15 @@ def test_matrix_page_embeds_rows_that_cannot_close_its_script():
 def test_embedded_json_never_contains_a_tag_opening_and_reads_back_the_same(value):
     text = _embedded_json(value)
     assert "<" not in text and json.loads(text) == value
+
+
+@pytest.mark.parametrize(("query", "days"), [(b"", 7), (b"days=1", 1), (b"days=90", 90)])
+def test_usage_days_default_to_a_week_and_accept_one_to_ninety(query, days):
+    assert days_param(Request({"type": "http", "query_string": query, "headers": []})) == days
+
+
+@pytest.mark.parametrize("query", [b"days=0", b"days=91", b"days=-1", b"days=week"])
+def test_usage_days_out_of_range_are_a_400_naming_the_field(query):
+    with pytest.raises(GatewayError) as refused:
+        days_param(Request({"type": "http", "query_string": query, "headers": []}))
+    assert refused.value.status == 400 and refused.value.param == "days"
