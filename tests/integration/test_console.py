@@ -84,6 +84,17 @@ def signed_in(browser: object, gateway: str, key: str, viewport: dict[str, int] 
     return page
 
 
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+  .map(e => e.outerHTML)"""
+
+
+def fits(page: object, width: int) -> bool:
+    """No control without a label, and nothing wider than the screen (wide tables scroll in their own box)."""
+    assert page.evaluate(UNLABELLED) == []  # type: ignore[attr-defined]
+    return page.evaluate("document.documentElement.scrollWidth") <= width  # type: ignore[attr-defined]
+
+
 def shot(page: object, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
@@ -134,6 +145,7 @@ def test_compare_streams_three_providers_answers_side_by_side(browser, gateway, 
         assert card.locator(".answer").get_attribute("aria-live") == "polite"
     names = cards.locator("h2").all_inner_texts()
     assert [n.split("/")[0] for n in names] == ["openai", "anthropic", "google"]
+    assert fits(page, DESKTOP["width"])
     shot(page, "compare")
     page.close()
 
@@ -178,6 +190,7 @@ def test_the_sample_batch_shows_its_matrix_and_filters_to_failures(browser, gate
     playwright_api.expect(matrix.locator("tbody tr")).to_have_count(len(failing))
     playwright_api.expect(page.get_by_role("status")).to_have_text(f"{len(failing)} of 12 prompts shown")
     assert sorted(matrix.locator(".cid").all_inner_texts()) == sorted(failing)
+    assert fits(page, DESKTOP["width"])
     shot(page, "batch")
     page.get_by_label("Provider/model", exact=True).select_option("anthropic/claude-3-5-haiku-latest")
     assert matrix.locator("thead th").all_inner_texts()[2:] == ["anthropic/claude-3-5-haiku-latest"]
@@ -223,6 +236,7 @@ def test_the_providers_page_shows_all_seven_with_health_circuit_quota_and_usage(
     assert "itpm (60 s)" in page.locator("tr[data-provider=anthropic]").inner_text()
     usage = page.locator("table.usage").inner_text()
     assert "openai/gpt-4o-mini" in usage and "anthropic/claude-3-5-haiku-latest" in usage
+    assert fits(page, DESKTOP["width"])
     shot(page, "providers")
     page.close()
 
@@ -232,7 +246,40 @@ def test_the_console_fits_a_phone_screen(browser, gateway, tenant, sample_batch)
     page.get_by_role("button", name="Send").click()
     playwright_api.expect(page.locator("article.card .badge").first).to_have_text("done", timeout=WAIT_MS)
     shot(page, "compare-phone")
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert fits(page, PHONE["width"])
+    page.goto(f"{gateway}/#/batches/{sample_batch[0]}")
+    playwright_api.expect(page.locator("table.matrix tbody tr")).to_have_count(12, timeout=WAIT_MS)
+    assert fits(page, PHONE["width"])
+    page.goto(f"{gateway}/#/providers")
+    playwright_api.expect(page.locator("table.providers tbody tr")).to_have_count(7, timeout=WAIT_MS)
+    assert fits(page, PHONE["width"])
+    page.close()
+
+
+def test_the_console_works_from_the_keyboard_alone(browser, gateway, tenant, sample_batch):
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{gateway}/")
+    page.keyboard.type(tenant[1])  # the key field has the focus
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Compare").wait_for(timeout=WAIT_MS)
+
+    def tab_to(name: str) -> None:
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent.trim()") == name:
+                return
+        raise AssertionError(f"Tab never reached {name!r}")
+
+    tab_to("Batches")
+    page.keyboard.press("Enter")
+    tab_to(sample_batch[0])
+    page.keyboard.press("Enter")
+    matrix = page.locator("table.matrix tbody tr")
+    playwright_api.expect(matrix).to_have_count(12, timeout=WAIT_MS)
+    page.get_by_label("Failed only").focus()
+    page.keyboard.press("Space")
+    playwright_api.expect(matrix).to_have_count(len(failed_lines(sample_batch[1])))
+    playwright_api.expect(page.get_by_label("Failed only")).to_be_focused()  # the refresh keeps the focus
     page.close()
 
 
