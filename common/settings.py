@@ -90,6 +90,12 @@ class Settings(BaseModel):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     tiers: dict[str, dict[str, str]] | None = None
+    conversation_ttl_s: int = Field(default=7 * 86_400, gt=0)  # a conversation idle this long expires
+    conversation_max_tokens: int | None = Field(default=None, gt=0)  # history budget below the context window
+    cache_ttl_s: int = Field(default=86_400, gt=0)
+    cache_max_entries: int = Field(default=10_000, gt=0)  # per tenant; the oldest go first
+    cache_max_entry_bytes: int = Field(default=1_000_000, gt=0)  # larger answers are not cached
+    cache_tenants: list[str] = Field(default_factory=list)  # tenants whose jobs use the cache unless told not to
     # The gateway: browser origins allowed by CORS (comma-separated), and the largest request body.
     cors_origins: list[str] = Field(default_factory=list)
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
@@ -112,6 +118,10 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 bytes); make one with `multillm keygen`")
         return key
 
+    @field_validator("cache_tenants", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
@@ -167,6 +177,12 @@ GLOBAL_VARS = {
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
     "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
     "MULTILLM_TIERS": "tiers",
+    "MULTILLM_CONVERSATION_TTL_S": "conversation_ttl_s",
+    "MULTILLM_CONVERSATION_MAX_TOKENS": "conversation_max_tokens",
+    "MULTILLM_CACHE_TTL_S": "cache_ttl_s",
+    "MULTILLM_CACHE_MAX_ENTRIES": "cache_max_entries",
+    "MULTILLM_CACHE_MAX_ENTRY_BYTES": "cache_max_entry_bytes",
+    "MULTILLM_CACHE_TENANTS": "cache_tenants",
     "CORS_ORIGINS": "cors_origins",
     "MULTILLM_GATEWAY_MAX_BODY_BYTES": "gateway_max_body_bytes",
 }

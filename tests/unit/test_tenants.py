@@ -62,7 +62,7 @@ def test_only_tenants_with_shared_keys_may_use_the_operators_keys(r):
 def test_the_runner_refuses_the_operators_key_to_a_tenant_without_shared_keys(r):
     from multillm.common.errors import AuthenticationError
     from multillm.common.jobs import Job
-    from multillm.common.runner import Runtime
+    from multillm.common.run.runtime import Runtime
     from multillm.common.settings import load_settings
 
     master = new_master_key()
