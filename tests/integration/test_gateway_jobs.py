@@ -192,3 +192,13 @@ def test_the_worker_also_refuses_the_operators_key_to_a_tenant_without_shared_ke
     refused = httpx.post(f"{gateway}/v1/chat/completions", json=ASK, headers=auth(key), timeout=60)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "authentication"
     assert "no API key for tenant" in refused.json()["error"]["message"]
+
+
+def test_gateways_share_nothing_but_redis_so_any_one_serves_any_job(system, gateway, tenant):
+    _, key = tenant
+    other = system.start_gateway()
+    job = httpx.post(f"{gateway}/v1/jobs", json=ASK, headers=auth(key)).json()["id"]
+    with httpx.stream("GET", f"{other}/v1/jobs/{job}/events", headers=auth(key), timeout=30) as response:
+        events = list(read_events(response))
+    assert events[-1][1]["type"] == "done"
+    assert httpx.get(f"{other}/v1/jobs/{job}", headers=auth(key)).json()["status"] == "succeeded"

@@ -160,3 +160,19 @@ def test_the_openai_npm_package_streams_completes_calls_tools_and_json_on_every_
         got = out["providers"][model]
         assert got["whole"] and got["streamed"] == got["whole"]
         assert got["tool"] == "get_weather" and set(got["json"]) == {"answer", "score"}
+
+
+def test_an_error_before_any_text_is_an_http_status_even_when_streaming(sdk: openai.OpenAI):
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(model="anthropic/claude-3-5-haiku-latest", stream=True,
+                                    messages=[{"role": "user", "content": "x [[fault:401]]"}])
+
+
+def test_a_provider_failure_after_text_went_out_ends_the_stream_with_an_error_event(sdk: openai.OpenAI):
+    stream = sdk.chat.completions.create(model="openai/gpt-4o-mini", stream=True, max_tokens=40,
+                                         messages=[{"role": "user", "content": "Rivers [[fault:drop]]"}])
+    received = []
+    with pytest.raises(openai.APIError, match="restarted"):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(received)  # text came first, then the error, never a second copy of the text
