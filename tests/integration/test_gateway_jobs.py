@@ -140,6 +140,14 @@ def test_a_body_over_the_limit_is_413_and_bad_json_400(gateway, tenant):
     _, key = tenant
     huge = {**ASK, "messages": [{"role": "user", "content": "x" * (9 * 1024 * 1024)}]}
     assert httpx.post(f"{gateway}/v1/chat/completions", json=huge, headers=auth(key)).status_code == 413
+
+    def chunked():  # no content-length: counted as it arrives
+        yield b'{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        for _ in range(9):
+            yield b"x" * (1024 * 1024)
+        yield b'"}]}'
+
+    assert httpx.post(f"{gateway}/v1/chat/completions", content=chunked(), headers=auth(key)).status_code == 413
     bad = httpx.post(f"{gateway}/v1/chat/completions", content=b"{nope", headers=auth(key))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     unknown = httpx.post(f"{gateway}/v1/chat/completions", json={**ASK, "seed": 1}, headers=auth(key))
