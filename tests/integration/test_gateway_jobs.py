@@ -57,6 +57,9 @@ def test_a_job_is_accepted_at_once_and_its_result_read_by_id(gateway, tenant):
     assert accepted.status_code == 202 and accepted.json()["id"] == "report-1"
     done = wait_for(lambda: (r := httpx.get(f"{gateway}/v1/jobs/report-1", headers=auth(key)).json())["result"] and r)
     assert done["status"] == "succeeded" and done["result"]["text"] and done["result"]["job_id"] == "report-1"
+    again = httpx.post(f"{gateway}/v1/jobs", json={**ASK, "id": "report-1"}, headers=auth(key))
+    assert again.status_code == 202 and again.json() == {"id": "report-1", "object": "job", "status": "succeeded"}
+    assert httpx.get(f"{gateway}/v1/jobs/report-1", headers=auth(key)).json()["result"]["attempts"] == 1
 
 
 def test_events_cut_after_a_few_and_resumed_with_last_event_id_arrive_exactly_once(gateway, tenant):
