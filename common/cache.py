@@ -114,7 +114,7 @@ class ResponseCache:
         self.redis.zremrangebyscore(index, "-inf", time.time() - self.ttl_s)
         counts = {k.decode(): int(v) for k, v in self.redis.hgetall(constants.cache_stats(tenant)).items()}
         digests = [d.decode() for d in self.redis.zrange(index, 0, -1)]
-        sizes = [self.redis.strlen(constants.cache_entry(tenant, d)) for d in digests]
+        sizes = [int(self.redis.strlen(constants.cache_entry(tenant, d))) for d in digests]
         hits, misses = counts.get("hits", 0), counts.get("misses", 0)
         return {"tenant": tenant, "entries": sum(1 for s in sizes if s), "bytes": sum(sizes), "hits": hits,
                 "misses": misses, "stores": counts.get("stores", 0),

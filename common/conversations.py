@@ -201,7 +201,7 @@ class Conversations:
         with self.redis.pipeline() as pipe:
             pipe.watch(busy)
             holder = pipe.get(busy)
-            holder_id = holder.decode() if holder else None
+            holder_id = holder.decode() if isinstance(holder, bytes) else None
             if holder_id and holder_id != job_id and self._unfinished(pipe, holder_id):
                 raise ConversationBusy(f"conversation {conversation_id}: job {holder_id} has not finished; "
                                        "submit the next turn once it has")

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery
@@ -26,7 +26,7 @@ from multillm.common.jobs import Job
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
-from multillm.common.routing import candidates, model_for
+from multillm.common.routing import Policy, candidates, model_for
 from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
@@ -101,7 +101,8 @@ class MultiLLM:
             raise ConfigurationError(f"policy: {policy!r} is not one of health, latency, cost")
         order = read_order(self.redis, list(self.settings.providers))
         down = {p for p in order if self._circuit.state(p) == "open"}
-        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis)) if c[0] not in down]
+        chosen_policy = cast(Policy, policy)  # checked just above
+        pairs = [c for c in candidates(tier or "fast", order, chosen_policy, tiers, read_health(self.redis)) if c[0] not in down]
         if not pairs:
             raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
         return pairs[0]

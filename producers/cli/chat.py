@@ -161,9 +161,11 @@ def submit(
     Example: JOB=$(multillm submit -p google "Summarise Hamlet") && multillm stream $JOB
     """
     user_message(prompt)
-    options = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+    options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
     with open_client() as client:
-        typer.echo(client.submit(provider, prompt, model=model, job_id=job_id, **options).job_id)
+        handle = client.submit(provider, prompt, model=model, job_id=job_id,
+                               **{k: v for k, v in options.items() if v is not None})
+        typer.echo(handle.job_id)
 
 
 @one_line_errors
