@@ -68,7 +68,7 @@ class Circuit:
 
     def state(self, provider: str) -> str:
         data = {k.decode(): v.decode() for k, v in self.redis.hgetall(circuit_key(provider)).items()}
-        state = data.get("state", "closed")
+        state = str(data.get("state", "closed"))
         if state == "open" and time.time() >= float(data.get("until", 0)):
             return "half_open"
         return state

@@ -91,7 +91,7 @@ class Tenants:
         if not looks_like_key(key):
             return None
         name = self.redis.get(constants.tenant_key(hash_key(key)))
-        return self.get(name.decode()) if name else None
+        return self.get(name.decode() if isinstance(name, bytes) else name) if name else None
 
 
 def has_own_key(client: redis.Redis, tenant: str, provider: str) -> bool:

@@ -99,10 +99,14 @@ async def saturate(url: str, key: str, model: str, jobs: int, concurrency: int, 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=120) as http:
         async def one() -> None:
             nonlocal ok
-            async with limit, http.stream("POST", f"{url}/chat/completions", json=chat_body(model, max_tokens),
-                                          headers={"Authorization": f"Bearer {key}"}) as response:
-                lines = [line async for line in response.aiter_lines()]
-                ok += response.status_code == 200 and "data: [DONE]" in lines
+            async with limit:
+                try:
+                    async with http.stream("POST", f"{url}/chat/completions", json=chat_body(model, max_tokens),
+                                           headers={"Authorization": f"Bearer {key}"}) as response:
+                        lines = [line async for line in response.aiter_lines()]
+                        ok += response.status_code == 200 and "data: [DONE]" in lines
+                except httpx.TransportError:  # a dropped connection is a stream not completed, not the end of the run
+                    pass
 
         start = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(jobs)))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from multillm.common.settings import get_settings
 from multillm.common.tenants import Tenants
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import console, print_json
 from multillm.producers.client import resolve_redis_url
 
 tenants_app = typer.Typer(help="Gateway tenants: API keys (stored hashed) and what each may use.", no_args_is_help=True)
@@ -38,20 +37,20 @@ def create(
 
 @tenants_app.command("list")
 @one_line_errors
-def list_tenants(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per tenant")] = False) -> None:
+def list_tenants(as_json: Annotated[bool, typer.Option("--json", help="A JSON list of the tenants")] = False) -> None:
     """List tenants with masked keys.
 
     Example: multillm tenants list --json
     """
     records = _tenants().list()
     if as_json:
-        for r in records:
-            typer.echo(json.dumps({"name": r.name, "key": r.key_hint, "shared_keys": r.shared_keys, "created_at": r.created_at}))
+        print_json([{"name": r.name, "key": r.key_hint, "shared_keys": r.shared_keys, "created_at": r.created_at}
+                    for r in records])
         return
     table = Table("tenant", "key", "shared keys")
     for r in records:
         table.add_row(r.name, r.key_hint, "yes" if r.shared_keys else "no")
-    Console().print(table)
+    console().print(table)
 
 
 @tenants_app.command("revoke")

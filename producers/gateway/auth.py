@@ -38,7 +38,9 @@ async def lookup(client: aioredis.Redis, key: str) -> TenantRecord | None:
     if not looks_like_key(key):
         return None
     name = await client.get(constants.tenant_key(hash_key(key)))
-    raw = await client.hget(constants.TENANTS, name.decode()) if name else None
+    if isinstance(name, bytes):
+        name = name.decode()
+    raw = await client.hget(constants.TENANTS, name) if name else None
     return TenantRecord.model_validate_json(raw) if raw else None
 
 

@@ -14,7 +14,14 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from multillm.common.errors import ConfigurationError, MultiLLMError, TenantRateLimited, UnknownModelError, UnknownProviderError
+from multillm.common.errors import (
+    ConfigurationError,
+    JobError,
+    MultiLLMError,
+    TenantRateLimited,
+    UnknownModelError,
+    UnknownProviderError,
+)
 
 PARAM = re.compile(r"^([A-Za-z_][\w.\-]*): ")
 
@@ -61,13 +68,15 @@ def param_of(message: str) -> str | None:
 
 
 def from_error(exc: MultiLLMError) -> GatewayError:
-    """An error the producer API raised at submit."""
+    """An error the producer API raised at submit, or while the gateway waited for a job."""
     if isinstance(exc, TenantRateLimited):
         return GatewayError(429, str(exc), type="requests", code="rate_limit_exceeded", retry_after=exc.retry_after)
     if isinstance(exc, UnknownModelError | UnknownProviderError):
         return GatewayError(404, str(exc), code="model_not_found", param="model")
     if isinstance(exc, ConfigurationError):
         return GatewayError(400, str(exc), code=exc.code, param=param_of(str(exc)))
+    if isinstance(exc, JobError):  # no end of the job within the wait
+        return GatewayError(504, str(exc), type="server_error", code=exc.code)
     return GatewayError(500, "internal error", type="server_error", code=exc.code)
 
 

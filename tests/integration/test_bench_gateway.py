@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from multillm.producers.bench.gateway import first_chunk, saturate, start_litellm_proxy
-from multillm.producers.bench.tables import gateway_table
 from multillm.producers.local.embedded import stop
 from multillm.producers.simulator.urls import base_urls
 from tests.integration.gateway_tenants import new_tenant
@@ -47,14 +46,3 @@ def test_litellm_proxy_peer_streams_from_the_simulator(system, tmp_path):
             assert first_chunk(http, url, master, "gpt-4o-mini", 8) > 0
     finally:
         stop([proxy])
-
-
-def test_the_gateway_table_shows_every_path_and_the_added_latency():
-    figures = {"jobs": 10, "gateway_added_p50_ms": 3.0, "gateway_added_p99_ms": 9.0, "litellm_proxy_added_p50_ms": 2.0,
-               "litellm_proxy_added_p99_ms": 5.0}
-    for name in ("direct", "python_api", "gateway", "litellm_proxy"):
-        figures |= {f"{name}_p50_ms": 10.0, f"{name}_p99_ms": 20.0}
-    for name in ("direct", "gateway", "litellm_proxy"):
-        figures |= {f"{name}_streams_s": 50.0, f"{name}_completed": 10}
-    table = gateway_table(figures)
-    assert table.count("\n| ") == 5 and "p50 3.0 ms, p99 9.0 ms" in table

@@ -57,6 +57,9 @@ def test_a_job_is_accepted_at_once_and_its_result_read_by_id(gateway, tenant):
     assert accepted.status_code == 202 and accepted.json()["id"] == "report-1"
     done = wait_for(lambda: (r := httpx.get(f"{gateway}/v1/jobs/report-1", headers=auth(key)).json())["result"] and r)
     assert done["status"] == "succeeded" and done["result"]["text"] and done["result"]["job_id"] == "report-1"
+    again = httpx.post(f"{gateway}/v1/jobs", json={**ASK, "id": "report-1"}, headers=auth(key))
+    assert again.status_code == 202 and again.json() == {"id": "report-1", "object": "job", "status": "succeeded"}
+    assert httpx.get(f"{gateway}/v1/jobs/report-1", headers=auth(key)).json()["result"]["attempts"] == 1
 
 
 def test_events_cut_after_a_few_and_resumed_with_last_event_id_arrive_exactly_once(gateway, tenant):
@@ -140,6 +143,14 @@ def test_a_body_over_the_limit_is_413_and_bad_json_400(gateway, tenant):
     _, key = tenant
     huge = {**ASK, "messages": [{"role": "user", "content": "x" * (9 * 1024 * 1024)}]}
     assert httpx.post(f"{gateway}/v1/chat/completions", json=huge, headers=auth(key)).status_code == 413
+
+    def chunked():  # no content-length: counted as it arrives
+        yield b'{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        for _ in range(9):
+            yield b"x" * (1024 * 1024)
+        yield b'"}]}'
+
+    assert httpx.post(f"{gateway}/v1/chat/completions", content=chunked(), headers=auth(key)).status_code == 413
     bad = httpx.post(f"{gateway}/v1/chat/completions", content=b"{nope", headers=auth(key))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     unknown = httpx.post(f"{gateway}/v1/chat/completions", json={**ASK, "seed": 1}, headers=auth(key))
@@ -192,3 +203,13 @@ def test_the_worker_also_refuses_the_operators_key_to_a_tenant_without_shared_ke
     refused = httpx.post(f"{gateway}/v1/chat/completions", json=ASK, headers=auth(key), timeout=60)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "authentication"
     assert "no API key for tenant" in refused.json()["error"]["message"]
+
+
+def test_gateways_share_nothing_but_redis_so_any_one_serves_any_job(system, gateway, tenant):
+    _, key = tenant
+    other = system.start_gateway()
+    job = httpx.post(f"{gateway}/v1/jobs", json=ASK, headers=auth(key)).json()["id"]
+    with httpx.stream("GET", f"{other}/v1/jobs/{job}/events", headers=auth(key), timeout=30) as response:
+        events = list(read_events(response))
+    assert events[-1][1]["type"] == "done"
+    assert httpx.get(f"{other}/v1/jobs/{job}", headers=auth(key)).json()["status"] == "succeeded"

@@ -160,3 +160,36 @@ def test_the_openai_npm_package_streams_completes_calls_tools_and_json_on_every_
         got = out["providers"][model]
         assert got["whole"] and got["streamed"] == got["whole"]
         assert got["tool"] == "get_weather" and set(got["json"]) == {"answer", "score"}
+
+
+def test_an_error_before_any_text_is_an_http_status_even_when_streaming(sdk: openai.OpenAI):
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(model="anthropic/claude-3-5-haiku-latest", stream=True,
+                                    messages=[{"role": "user", "content": "x [[fault:401]]"}])
+
+
+def test_a_provider_failure_after_text_went_out_ends_the_stream_with_an_error_event(sdk: openai.OpenAI):
+    stream = sdk.chat.completions.create(model="openai/gpt-4o-mini", stream=True, max_tokens=40,
+                                         messages=[{"role": "user", "content": "Rivers [[fault:drop]]"}])
+    received = []
+    with pytest.raises(openai.APIError, match="restarted"):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(received)  # text came first, then the error, never a second copy of the text
+
+
+PIXEL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "google/gemini-2.5-flash"])
+def test_an_image_part_reaches_a_vision_model(sdk: openai.OpenAI, model: str):
+    completion = sdk.chat.completions.create(model=model, max_tokens=10, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"}, {"type": "image_url", "image_url": {"url": PIXEL}}]}])
+    assert completion.choices[0].message.content
+
+
+def test_an_image_for_a_model_without_vision_is_refused_naming_the_field(sdk: openai.OpenAI):
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.chat.completions.create(model="openai/gpt-3.5-turbo", messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": PIXEL}}]}])
+    assert refused.value.body["param"] == "messages"  # type: ignore[index]
