@@ -22,14 +22,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from multillm.common.errors import MultiLLMError
 from multillm.common.settings import Settings
 from multillm.producers.client import MultiLLM
-from multillm.producers.console import STATIC
-from multillm.producers.gateway import batches, chat, jobs, providers
-from multillm.producers.gateway.console import ConsoleFiles
+from multillm.producers.gateway import batches, chat, console, jobs, providers
 from multillm.producers.gateway.errors import GatewayError, from_error
 from multillm.producers.gateway.middleware import GatewayMiddleware
 
@@ -88,7 +86,7 @@ ROUTES = [
     Route("/v1/batches/{batch_id}", batches.read, methods=["GET"]),
     Route("/v1/providers", providers.index, methods=["GET"]),
     Route("/v1/usage", providers.usage, methods=["GET"]),
-    Mount("/", ConsoleFiles(directory=STATIC, html=True), name="console"),  # last: the API's routes win
+    *console.ROUTES,
 ]
 
 

@@ -138,7 +138,7 @@ class EmbeddedSystem:
         """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
         port = port or free_port()
         args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
-        process = spawn(args, env={**os.environ, **self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url},
+        process = spawn(args, env=dict(os.environ, **{**self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url}),
                         log=self._log(f"gateway-{port}"))
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"

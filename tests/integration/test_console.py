@@ -107,7 +107,9 @@ def test_the_console_is_served_at_the_root_with_a_policy_that_allows_its_own_scr
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "unsafe-inline" not in policy
-    assert httpx.get(f"{gateway}/v1/batches").status_code == 401  # the API's routes come before the files
+    assert httpx.get(f"{gateway}/v1/batches").status_code == 401
+    unknown = httpx.post(f"{gateway}/v1/embeddings", json={})  # an unknown API path stays a 404 in OpenAI's shape
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
 
 def test_a_wrong_key_is_refused_and_the_key_never_reaches_a_url(browser, gateway, tenant):
