@@ -5,6 +5,7 @@ a screenshot of its page in docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -313,3 +314,46 @@ def test_batch_run_with_tenant_shows_in_that_tenants_console_and_writes_matrix_h
     assert [(b["done"], b["total"], b["targets"]) for b in listed] == [(2, 2, ["openai/gpt-4o-mini"])]
     batch = httpx.get(f"{gateway}/v1/batches/{listed[0]['id']}", headers={"authorization": f"Bearer {key}"}).json()
     assert sorted(r["prompt"] for r in batch["rows"]) == ["Say bye", "Say hi"]
+
+
+def test_the_batches_list_follows_a_run_without_reloading(browser, system, gateway, tmp_path):
+    name, key = new_tenant(system.redis_url)
+    page = signed_in(browser, gateway, key)
+    page.get_by_role("link", name="Batches").click()
+    playwright_api.expect(page.get_by_text("No batch runs for this tenant yet")).to_be_visible(timeout=WAIT_MS)
+    lines = tmp_path / "in.jsonl"
+    lines.write_text("".join(f'{{"id": "l{i}", "prompt": "Say {i}"}}\n' for i in range(3)))
+    with MultiLLM(system.redis_url, settings=settings_for(system.redis_url)) as client:
+        BatchRun(client, lines, [Target("openai", "gpt-4o-mini")], tmp_path / "out", tenant=name).run()
+    row = page.locator("table.batches tbody tr")
+    playwright_api.expect(row).to_have_count(1, timeout=WAIT_MS)
+    playwright_api.expect(row).to_contain_text("finished", timeout=WAIT_MS)
+    playwright_api.expect(row).to_contain_text("3 / 3")
+    page.close()
+
+
+def answer_row(custom_id: str, provider: str, text: str, expected: str | None) -> dict:
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+    return {"custom_id": custom_id, "provider": provider, "model": "m", "prompt": f"prompt {custom_id}",
+            "expected": expected, "error": None, "response": {"status_code": 200, "body": body},
+            "metrics": {"status": "succeeded", "latency_s": 0.2, "ttft_s": 0.1, "input_tokens": 3, "output_tokens": 2,
+                        "cost_usd": 0.0, "attempts": 1, "error_code": None}}
+
+
+def test_the_disagreeing_filter_keeps_the_lines_where_providers_differ(browser, tmp_path):
+    rows = [answer_row("same", "openai", "Paris", "Paris"), answer_row("same", "google", "Paris!", "Paris"),
+            answer_row("split", "openai", "Tokyo", "Tokyo"), answer_row("split", "google", "Kyoto", "Tokyo"),
+            answer_row("wrong", "openai", "Lyon", "Paris"), answer_row("wrong", "google", "Nice", "Paris")]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_report(tmp_path)
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto((tmp_path / "matrix.html").as_uri())
+    matrix = page.locator("table.matrix tbody tr")
+    playwright_api.expect(matrix).to_have_count(3, timeout=WAIT_MS)
+    page.get_by_label("Disagreeing only").check()
+    playwright_api.expect(matrix).to_have_count(1)
+    assert page.locator("table.matrix .cid").all_inner_texts() == ["split"]
+    page.get_by_label("Disagreeing only").uncheck()
+    page.get_by_label("Failed only").check()
+    assert sorted(page.locator("table.matrix .cid").all_inner_texts()) == ["split", "wrong"]
+    page.close()
