@@ -29,5 +29,6 @@ def serve(
     settings = get_settings()
     app = create_app(settings, resolve_redis_url(None, settings))
     # uvicorn's access log prints paths with query strings; the gateway logs its own line per request.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=settings.log_level,
+    # No log_config: uvicorn's own lines go through the root handlers, which mask keys (common/logs.py).
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, log_level=settings.log_level,
                 server_header=False, timeout_graceful_shutdown=30)
