@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import anyio
+import redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -28,7 +29,7 @@ async def index(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": [{"object": "batch", **b} for b in found]})
 
 
-def batch_body(client: Any, tenant: str, batch_id: str) -> dict[str, Any] | None:
+def batch_body(client: redis.Redis, tenant: str, batch_id: str) -> dict[str, Any] | None:
     info = batch_info(client, batch_id) if BATCH_ID.match(batch_id) else None
     if info is None or info["tenant"] != tenant:
         return None
