@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     log_level: LogLevel = Field(default="info", validation_alias="LOG_LEVEL")
     encryption_master_key: SecretStr | None = Field(default=None, validation_alias="ENCRYPTION_MASTER_KEY")
+    # the master key before a rotation, also accepted while `multillm keys rotate` runs
+    encryption_master_key_previous: SecretStr | None = Field(default=None, validation_alias="ENCRYPTION_MASTER_KEY_PREVIOUS")
     job_deadline_s: float = Field(default=300.0, gt=0, validation_alias="MULTILLM_JOB_DEADLINE_S")
     max_attempts: int = Field(default=4, ge=1, le=50, validation_alias="MULTILLM_MAX_ATTEMPTS")
     lease_ttl_s: float = Field(default=10.0, ge=1.0, validation_alias="MULTILLM_LEASE_TTL_S")
@@ -156,7 +158,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url
 
-    @field_validator("encryption_master_key")
+    @field_validator("encryption_master_key", "encryption_master_key_previous")
     @classmethod
     def _master_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None:

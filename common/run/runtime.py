@@ -37,8 +37,9 @@ class Runtime:
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
-        master = settings.encryption_master_key
-        self.vault = Vault(self.redis, master.get_secret_value()) if master else None
+        master, previous = settings.encryption_master_key, settings.encryption_master_key_previous
+        self.vault = Vault(self.redis, master.get_secret_value(),
+                           previous.get_secret_value() if previous else None) if master else None
         self._http: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
