@@ -92,6 +92,7 @@ class EmbeddedSystem:
                 self.start_beat()
             if self.options.gateway_port is not None:
                 self.gateway_url = self.start_gateway(self.options.gateway_port)
+                self.gateway_process = self.processes[-1]  # the system's own gateway, restarted by supervise()
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
@@ -170,7 +171,7 @@ class EmbeddedSystem:
                 if time.monotonic() > end or process.poll() is not None:
                     raise ConfigurationError(f"the gateway did not start on port {port}") from None
                 time.sleep(0.05)
-        if env is None and self.gateway_process is None or url == self.gateway_url:
+        if (env is None and self.gateway_process is None) or url == self.gateway_url:
             self.gateway_process = process  # the system's own gateway, restarted by supervise()
         return url
 
@@ -199,6 +200,7 @@ class EmbeddedSystem:
         if self.gateway_process is not None and self.gateway_process.poll() is not None and self.gateway_url:
             self._forget(self.gateway_process)
             self.start_gateway(int(self.gateway_url.rsplit(":", 1)[1]))
+            self.gateway_process = self.processes[-1]
             restarted.append("gateway")
         return restarted
 
