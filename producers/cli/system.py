@@ -59,11 +59,11 @@ def up(
     log_dir: Annotated[Path | None, typer.Option(help="Write each process's log here")] = None,
     ttft_ms: Annotated[int | None, typer.Option(help="Simulator: time to first token")] = None,
     tokens_per_second: Annotated[float | None, typer.Option(help="Simulator: token rate")] = None,
-    gateway_port: Annotated[int, typer.Option(help="Port of the HTTP gateway on 127.0.0.1 (0: any free port)")] = 8080,
     redis_maxmemory: Annotated[str, typer.Option(help="The embedded Redis refuses writes past this")] = "1gb",
+    gateway_port: Annotated[int, typer.Option(help="Port of the HTTP gateway on 127.0.0.1 (0: any free port)")] = 8080,
 ) -> None:
-    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, a
-    worker per provider and the HTTP gateway; restart any of them that dies; Ctrl-C stops all of it.
+    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, a worker
+    per provider and the HTTP gateway; restart any of them that dies; Ctrl-C stops all of it.
 
     Example: multillm up --providers openai,anthropic --log-dir /tmp/multillm-logs
     """
@@ -105,8 +105,7 @@ def _announce(console: Console, system: EmbeddedSystem, options: SystemOptions) 
         where = "simulator" if provider in system.simulated else "provider API"
         console.print(f"  worker for [cyan]{constants.queue(provider)}[/] → {where}")
     console.print("  beat: health check every MULTILLM_HEALTH_INTERVAL_S, writes the fallback order")
-    if system.gateway_url:
-        console.print(f"Gateway: {system.gateway_url}/v1 (keys: multillm tenants create NAME)")
+    console.print(f"Gateway: {system.gateway_url}/v1 (keys: multillm tenants create NAME)")
     console.print(f"REDIS_URL with its password: in {state_path()} (readable by you only)")
     console.print('Flower: celery -A multillm.workers --broker="$REDIS_URL" flower --port=5555')
     console.print("Ctrl-C to stop.")

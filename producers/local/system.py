@@ -3,7 +3,7 @@ every provider without an API key, one Celery worker per provider queue, and the
 
 `supervise()` restarts whatever part has died: Redis on the same port with the same password and
 data directory (with `data_dir`, its append-only file brings back every job it had accepted), the
-simulator on the same port, each worker, the beat, and the gateway on the same port."""
+simulator on the same port, each worker, the beat and the gateway (on its port)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ class SystemOptions:
     extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
     metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
     one_worker: bool = False  # a single worker process serves every provider's queue
-    gateway_port: int | None = None  # serve the HTTP gateway on this port (0: any free port)
     data_dir: Path | None = None  # the embedded Redis keeps an append-only file here (none: in memory only)
     redis_maxmemory: str | None = "1gb"  # the embedded Redis refuses writes past this (noeviction)
+    gateway_port: int | None = None  # serve the HTTP gateway on this port (0: any free port)
 
 
 class EmbeddedSystem:
@@ -53,14 +53,14 @@ class EmbeddedSystem:
         self.simulator_url: str | None = None
         self.simulated: list[str] = []
         self.metrics_ports: dict[str, int] = {}
-        self.gateway_url: str | None = None
         self.redis_process: Popen[bytes] | None = None  # the embedded server, when this system started one
         self.simulator_process: Popen[bytes] | None = None
         self.beat_process: Popen[bytes] | None = None
-        self.gateway_process: Popen[bytes] | None = None  # the gateway `start()` started (gateway_url)
         self._redis_port = 0
         self._redis_password = ""
         self._beats = 0
+        self.gateway_url: str | None = None
+        self.gateway_process: Popen[bytes] | None = None
 
     def __enter__(self) -> EmbeddedSystem:
         self.start()
@@ -91,8 +91,8 @@ class EmbeddedSystem:
             if self.options.beat:
                 self.start_beat()
             if self.options.gateway_port is not None:
-                self.start_gateway(self.options.gateway_port)
-                self.gateway_process = self.processes[-1]
+                self.gateway_url = self.start_gateway(self.options.gateway_port)
+                self.gateway_process = self.processes[-1]  # the system's own gateway, restarted by supervise()
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
@@ -154,6 +154,27 @@ class EmbeddedSystem:
         self.processes.append(self.beat_process)
         return self.beat_process
 
+    def start_gateway(self, port: int = 0, env: dict[str, str] | None = None) -> str:
+        """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
+        port = port or free_port()
+        args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
+        process = spawn(args, env=dict(os.environ, **{**self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url}),
+                        log=self._log(f"gateway-{port}"))
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > end or process.poll() is not None:
+                    raise ConfigurationError(f"the gateway did not start on port {port}") from None
+                time.sleep(0.05)
+        if (env is None and self.gateway_process is None) or url == self.gateway_url:
+            self.gateway_process = process  # the system's own gateway, restarted by supervise()
+        return url
+
     def supervise(self) -> list[str]:
         """Restart every part that has exited; what was restarted, Redis first."""
         restarted = []
@@ -191,26 +212,6 @@ class EmbeddedSystem:
     def _queues_of(self, name: str) -> list[str]:
         """The providers a worker named by `start_worker` served."""
         return list(self.options.providers) if self.options.one_worker else [name.split("-")[0]]
-
-    def start_gateway(self, port: int = 0, env: dict[str, str] | None = None) -> str:
-        """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
-        port = port or free_port()
-        args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
-        process = spawn(args, env=dict(os.environ, **{**self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url}),
-                        log=self._log(f"gateway-{port}"))
-        self.processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        end = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=0.5).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > end or process.poll() is not None:
-                    raise ConfigurationError(f"the gateway did not start on port {port}") from None
-                time.sleep(0.05)
-        self.gateway_url = self.gateway_url or url
-        return url
 
     def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:
         client = redis.Redis.from_url(self.redis_url)

@@ -67,3 +67,14 @@ def test_multillm_up_starts_the_gateway_and_prints_its_url(tmp_path):
     finally:
         os.killpg(up.pid, signal.SIGINT)
         up.wait(timeout=60)
+
+
+def test_a_system_restarts_its_gateway_on_the_same_port_when_it_dies(own_redis, tmp_path):
+    from tests.integration.conftest import make_system
+
+    with make_system(own_redis, tmp_path / "logs", providers=["openai"], gateway_port=0) as running:
+        assert running.gateway_url and running.gateway_process is not None
+        running.gateway_process.kill()
+        running.gateway_process.wait()
+        assert "gateway" in running.supervise()
+        assert httpx.get(f"{running.gateway_url}/readyz").json() == {"status": "ready"}

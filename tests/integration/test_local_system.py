@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
@@ -57,8 +56,7 @@ def up(tmp_path: Path) -> Iterator[Up]:
     env.update(NO_KEYS, MULTILLM_HOME=str(home), MULTILLM_LEASE_TTL_S="2", LOG_LEVEL="info")
     output = tmp_path / "up.out"
     process = spawn(python_module(CLI, "up", "--providers", "openai", "--concurrency", "8", "--log-dir",
-                                  str(home / "logs"), "--ttft-ms", "150", "--tokens-per-second", "40",
-                                  "--gateway-port", "0"),
+                                  str(home / "logs"), "--ttft-ms", "150", "--tokens-per-second", "40"),
                     env=env, log=output)
     running = Up(home, env, output, process)
     try:
@@ -130,20 +128,18 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
-def test_up_restarts_the_simulator_a_worker_the_beat_and_the_gateway_and_says_so(up: Up):
+def test_up_restarts_the_simulator_a_worker_and_the_beat_and_says_so(up: Up):
     parts = children(up.process.pid)
     victims = {what: next(pid for pid, cmd in parts.items() if marker in cmd)
-               for what, marker in (("simulator", " simulate "), ("worker", " worker "), ("beat", " beat "),
-                                    ("gateway", " serve "))}
+               for what, marker in (("simulator", " simulate "), ("worker", " worker "), ("beat", " beat "))}
     for pid in victims.values():
         os.kill(pid, signal.SIGKILL)
-    for line in ("simulator exited; restarted", "beat exited; restarted", "gateway exited; restarted"):
+    for line in ("simulator exited; restarted", "beat exited; restarted"):
         wait_for(lambda line=line: line in up.printed(), 60, line)
     wait_for(lambda: re.search(r"worker openai-\S+ exited; restarted", up.printed()), 60, "the worker's restart")
     chat = subprocess.run(python_module(CLI, "chat", "-p", "openai", "--max-tokens", "5", "hello"), env=up.env,
                           capture_output=True, text=True, timeout=120)
     assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr
-    assert httpx.get(f"{up.state()['gateway_url']}/healthz", timeout=5).status_code == 200  # on the same port
     assert not set(victims.values()) & set(children(up.process.pid))
 
 
