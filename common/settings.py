@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     cache_max_entry_bytes: int = Field(default=1_000_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRY_BYTES")
     # tenants whose jobs use the cache unless told not to (comma-separated)
     cache_tenants: list[str] = Field(default_factory=list, validation_alias="MULTILLM_CACHE_TENANTS")
+    # the gateway: browser origins CORS allows (comma-separated), and the largest request body
+    cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, validation_alias="MULTILLM_GATEWAY_MAX_BODY_BYTES")
     providers: dict[str, ProviderSettings]
 
     @classmethod
@@ -132,6 +135,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in value or []:
+            if origin != "*" and not str(origin).startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], or *")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
+from multillm.common.tenants import may_use_operator_key
 from multillm.common.vault import Vault
 
 
@@ -55,6 +56,9 @@ class Runtime:
             stored = self.vault.get(job.tenant, job.provider)
             if stored:
                 return stored
+        if not may_use_operator_key(self.redis, job.tenant):
+            raise AuthenticationError(f"no API key for tenant {job.tenant!r}: store one with `multillm keys set`",
+                                      provider=job.provider, model=job.model, job_id=job.job_id)
         secret = self.settings.provider(job.provider).api_key
         if secret is None:
             spec = get_spec(job.provider)
