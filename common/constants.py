@@ -12,11 +12,13 @@
     multillm:inflight        sorted set: job id -> time by which its lease must have been renewed
     multillm:requeue:{id}:{attempt}  guard so only one reaper re-enqueues a lapsed attempt
     multillm:worker:{hostname}  a live worker and its queues (expires unless refreshed)
+    multillm:deadletter      queue messages no worker could read (list, newest first, capped)
     multillm.{provider}      the Celery queue of a provider
 """
 
 PREFIX = "multillm"
 INFLIGHT = f"{PREFIX}:inflight"
+DEADLETTER = f"{PREFIX}:deadletter"
 
 
 def job(job_id: str) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import redis
-from pydantic import ValidationError
 
 from multillm.common import constants, metrics
 from multillm.common.errors import (
     AuthenticationError,
     CircuitOpen,
+    ConfigurationError,
     DeadlineExceeded,
     JobCancelled,
     MultiLLMError,
@@ -35,6 +35,7 @@ from multillm.common.provider_health import Circuit, read_order, record_outcome
 from multillm.common.provider_health import Outcome as CallOutcome
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
+from multillm.common.redact import redact
 from multillm.common.retry import backoff_delay, worth_retrying
 from multillm.common.routing import next_hop
 from multillm.common.sanitize import sanitize_job
@@ -114,11 +115,18 @@ def job_tokens(job: Job) -> TokenCount:
 
 
 def load_job(rt: Runtime, job_id: str) -> Job:
-    raw = rt.redis.get(constants.job(job_id))
+    key, limit = constants.job(job_id), rt.settings.limits.max_job_bytes
+    try:  # measured before it is read: an oversized record is refused without being parsed
+        size = int(rt.redis.strlen(key))
+        raw = rt.redis.get(key) if size <= limit else None
+    except redis.ResponseError:
+        raise ConfigurationError(f"job {job_id}: the record is not a JSON string") from None
+    if size > limit:
+        raise ConfigurationError(f"job: {size:,} bytes, at most {limit:,}")
     if raw is None:
         raise MultiLLMError(f"job {job_id}: not found (never submitted, or expired)")
     # Checked again here: a message may have reached the queue without a producer.
-    return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
+    return sanitize_job(Job.model_validate_json(raw), rt.settings.limits)
 
 
 def run_job(rt: Runtime, job_id: Any) -> Outcome:
@@ -128,7 +136,9 @@ def run_job(rt: Runtime, job_id: Any) -> Outcome:
         return Outcome("skipped")
     try:
         job = load_job(rt, job_id)
-    except (MultiLLMError, ValidationError, ValueError) as exc:
+    except redis.RedisError:
+        raise  # Redis unreachable: retried (workers/tasks.py)
+    except Exception as exc:  # any broken record (bad JSON, unknown provider, over a limit) ends as a result
         _finish_unowned(rt, job_id, exc)
         return Outcome("failed")
     state, lease = rt.leases.acquire(job_id)
@@ -164,7 +174,7 @@ def account(rt: Runtime, result: JobResult) -> None:
 
 
 def _finish_unowned(rt: Runtime, job_id: str, exc: Exception) -> None:
-    error = {"code": "invalid_job", "type": type(exc).__name__, "message": str(exc)[:500],
+    error = {"code": "invalid_job", "type": type(exc).__name__, "message": redact(str(exc))[:500],
              "retryable": False, "fallback": False}
     finish_without_lease(rt, job_id, error)
 

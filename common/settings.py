@@ -15,12 +15,15 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.limits import LIMIT_VARS, InputLimits
 from multillm.common.providers.base import Timeouts
 from multillm.common.providers.catalog import SPECS
+from multillm.common.redact import register
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -90,6 +93,7 @@ class Settings(BaseModel):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     tiers: dict[str, dict[str, str]] | None = None
+    limits: InputLimits = Field(default_factory=InputLimits)  # MULTILLM_MAX_*, MULTILLM_URL_ALLOWLIST
     providers: dict[str, ProviderSettings]
 
     @field_validator("redis_url")
@@ -154,6 +158,7 @@ GLOBAL_VARS = {
     "MULTILLM_CIRCUIT_FAILURES": "circuit_failures",
     "MULTILLM_CIRCUIT_COOLDOWN_S": "circuit_cooldown_s",
     "MULTILLM_TIERS": "tiers",
+    **LIMIT_VARS,
 }
 RATE_LIMIT_VARS = {
     "RATE_LIMIT_ENABLED": "enabled",
@@ -225,6 +230,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems += [f"{_var_for(e['loc'], None)}: {e['msg']}" for e in exc.errors() if e["loc"][0] != "providers"]
     if problems:
         raise ConfigurationError("invalid settings: " + "; ".join(problems))
+    for secret in (settings.encryption_master_key, *(p.api_key for p in providers.values())):
+        register(secret.get_secret_value() if secret else None)  # masked in everything this process writes
+    register(urlsplit(settings.redis_url).password if settings.redis_url else None)
     return settings
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from multillm.common import constants
 from multillm.common.errors import ConfigurationError
+from multillm.common.redact import register
 
 VAULT = f"{constants.PREFIX}:vault"
 
@@ -50,6 +51,7 @@ class Cipher:
         if len(raw) != 32:
             raise VaultError("ENCRYPTION_MASTER_KEY: must be 64 hexadecimal characters; make one with `multillm keygen`")
         self._aead = AESGCM(raw)
+        register(master_hex)
         self.key_id = master_key_id(master_hex)
 
     def seal(self, plaintext: str, context: str) -> str:
@@ -69,9 +71,11 @@ class Cipher:
             raise VaultError(f"stored key: sealed with master key {key_id}, not the current {self.key_id}; rotate it")
         try:
             b64 = base64.urlsafe_b64decode
-            return self._aead.decrypt(b64(nonce), b64(sealed), context.encode()).decode()
+            plaintext = self._aead.decrypt(b64(nonce), b64(sealed), context.encode()).decode()
         except (InvalidTag, ValueError):
             raise VaultError("stored key: refused (tampered with, or another tenant's)") from None
+        register(plaintext)  # a decrypted key is masked in everything this process writes
+        return plaintext
 
 
 class Vault:
@@ -87,6 +91,7 @@ class Vault:
         return f"{tenant}/{provider}"
 
     def set(self, tenant: str, provider: str, secret: str) -> None:
+        register(secret)
         field = self._field(tenant, provider)
         self.redis.hset(VAULT, field, self.cipher.seal(secret, field))
 

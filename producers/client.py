@@ -20,11 +20,12 @@ from multillm.common import constants
 from multillm.common.admission import Admission
 from multillm.common.errors import ConfigurationError
 from multillm.common.jobs import Job
+from multillm.common.limits import InputLimits
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
 from multillm.common.routing import candidates, model_for
-from multillm.common.sanitize import sanitize_job
+from multillm.common.sanitize import DEFAULTS, sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
@@ -48,10 +49,10 @@ def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
     return url
 
 
-def validate_job(job: Job) -> Job:
+def validate_job(job: Job, limits: InputLimits = DEFAULTS) -> Job:
     """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy."""
     info = get_spec(job.provider).model(job.model)
-    job = sanitize_job(job)
+    job = sanitize_job(job, limits)
     if job.options.tools and not info.tools:
         raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
     if any(m.images() for m in job.messages) and not info.vision:
@@ -150,7 +151,7 @@ class MultiLLM:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
-        job = validate_job(job)
+        job = validate_job(job, self.settings.limits)
         if self._admission.enabled(job.provider) and not self.redis.exists(constants.job(job.job_id)):
             self._admission.admit(job.tenant, job.provider, job.job_id)
         ttl = int(job.deadline_s + self.settings.result_ttl_s)

@@ -107,15 +107,20 @@ class JobHandle:
     def cancel(self, ttl: int = 86_400) -> bool:
         """Ask the job to stop. A job no worker has started ends at once; a running one between chunks.
 
-        True if the job had not finished yet."""
-        if self._redis.exists(constants.result(self.job_id)):
+        True if the job had not finished yet; False, with nothing written, for a finished job or an id
+        that was never submitted (or has expired)."""
+        job = self._redis.get(constants.job(self.job_id))
+        if job is None or self._redis.exists(constants.result(self.job_id)):
             return False
         self._redis.set(constants.cancel(self.job_id), "1", ex=ttl)
         now = time.time()
         error = {"code": "cancelled", "type": "JobCancelled", "message": f"job {self.job_id}: cancelled",
                  "retryable": False, "fallback": False}
-        job = self._redis.get(constants.job(self.job_id))
-        meta: dict[str, Any] = json.loads(job) if job else {}
+        try:
+            meta: dict[str, Any] = json.loads(job)
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
         result = JobResult(job_id=self.job_id, status="cancelled", provider=meta.get("provider", ""),
                            model=meta.get("model", ""), tenant=meta.get("tenant", "default"), attempts=0,
                            error=error, timings={"submitted_at": meta.get("submitted_at", now), "finished_at": now})

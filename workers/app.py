@@ -24,7 +24,8 @@ def chat_task_name(provider: str) -> str:
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery("multillm", broker=settings.redis_url or "redis://127.0.0.1:6379/0")
+    app = Celery("multillm", broker=settings.redis_url or "redis://127.0.0.1:6379/0",
+                 events="multillm.workers.events:RedactingEvents")  # Flower sees redacted task text
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
