@@ -39,7 +39,7 @@ HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "task": (str,), "id": (str,), "root_id": (str, type(None)), "parent_id": (str, type(None)),
     "group": (str, type(None)), "eta": (str, type(None)), "expires": (str, type(None)), "retries": (int,),
     "argsrepr": (str, type(None)), "kwargsrepr": (str, type(None)), "origin": (str, type(None)),
-    "lang": (str,), "shadow": (str, type(None)), "ignore_result": (bool,),
+    "lang": (str,), "shadow": (str, type(None)), "ignore_result": (bool, type(None)),
 }
 EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")  # multillm sends none of these
 

@@ -11,6 +11,7 @@ from multillm.common.settings import get_settings
 from multillm.producers.cli.batch import batch_app
 from multillm.producers.cli.bench import bench
 from multillm.producers.cli.chat import cancel, chat, result, stream, submit
+from multillm.producers.cli.deadletter import deadletter
 from multillm.producers.cli.health import health
 from multillm.producers.cli.keys import keygen, keys_app
 from multillm.producers.cli.models import models
@@ -26,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health, usage):
+for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health, usage,
+                deadletter):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
