@@ -77,6 +77,11 @@ def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     return found
 
 
+def public(address: Address) -> bool:
+    """Globally routable and unicast (Python counts most multicast ranges as global)."""
+    return address.is_global and not address.is_multicast
+
+
 class URLPolicy:
     """Which hosts a job's URLs may name; `allowlist` holds host names and networks (CIDR)."""
 
@@ -124,5 +129,5 @@ class URLPolicy:
             raise ConfigurationError(f"{field}: {host} does not resolve")
         for address in addresses:
             for candidate in (address, *embedded_ipv4(address)):
-                if not candidate.is_global and not self._allowed(candidate):
+                if not public(candidate) and not self._allowed(candidate):
                     raise ConfigurationError(f"{field}: {host} is not a public address ({candidate})")

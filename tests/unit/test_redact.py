@@ -1,0 +1,71 @@
+"""Redaction by value and by shape: a registered key is masked in any text, in the forms it is echoed in."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import quote
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from multillm.common.errors import AuthenticationError, MultiLLMError
+from multillm.common.redact import REDACTED, Redactor, redact, register
+
+
+def test_a_registered_key_without_any_key_shape_is_masked_wherever_it_appears():
+    key = secrets.token_hex(32)
+    redactor = Redactor()
+    text = f"x-api-key: {key} and again {key}"
+    assert key in redactor.redact("plain " + key)  # not yet known and no shape: untouched
+    redactor.register(key)
+    out = redactor.redact(text)
+    assert key not in out and out.count(REDACTED) == 2
+
+
+def test_url_encoded_and_json_escaped_forms_are_masked():
+    key = 'k3y/with+odd"chars=' + secrets.token_hex(8)
+    redactor = Redactor()
+    redactor.register(key)
+    for text in (f"?key={quote(key, safe='')}", json.dumps({"auth": key}), key):
+        assert key not in redactor.redact(text) and quote(key, safe="") not in redactor.redact(text)
+    assert json.loads(redactor.redact(json.dumps({"auth": key}))) == {"auth": REDACTED}  # still valid JSON
+
+
+def test_short_values_are_not_registered_so_words_survive():
+    redactor = Redactor()
+    redactor.register("abc")
+    redactor.register("")
+    redactor.register(None)
+    assert redactor.redact("abc is fine") == "abc is fine"
+
+
+def test_credential_fields_are_masked_even_for_keys_never_registered():
+    text = "headers {'x-api-key': 'deadbeefdeadbeef', 'Authorization': 'Basic dXNlcjpwYXNz'} url ?alt=sse&key=zzzzzzzz1"
+    out = Redactor().redact(text)
+    assert "deadbeefdeadbeef" not in out and "dXNlcjpwYXNz" not in out and "zzzzzzzz1" not in out
+
+
+def test_a_models_own_text_keeps_key_like_words_and_loses_only_registered_keys():
+    key = secrets.token_hex(20)
+    redactor = Redactor()
+    redactor.register(key)
+    answer = f'api_key = os.environ["OPENAI_API_KEY"]  # sk-example-placeholder {key}'
+    out = redactor.redact_values(answer)
+    assert out.startswith('api_key = os.environ["OPENAI_API_KEY"]  # sk-example-placeholder') and key not in out
+
+
+@given(st.text(max_size=60), st.text(max_size=60), st.text(alphabet="0123456789abcdef", min_size=8, max_size=64))
+def test_a_registered_key_never_survives_between_any_text(before, after, key):
+    redactor = Redactor()
+    redactor.register(key)
+    assert key not in redactor.redact(before + key + after).replace(REDACTED, "\x00")
+
+
+def test_provider_error_text_is_redacted_when_the_error_is_made_and_in_its_dict():
+    key = secrets.token_hex(32)
+    register(key)
+    error = AuthenticationError(f"bad key {key}", provider="openai", model="gpt-4o", job_id="j1", status=401)
+    assert key not in str(error) and key not in json.dumps(error.to_dict())
+    assert key not in MultiLLMError(f"other {key}").to_dict()["message"]
+    assert key not in redact(f"Bearer {key}")
