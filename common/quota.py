@@ -25,7 +25,7 @@ from multillm.common import constants
 from multillm.common.errors import DeadlineExceeded, InvalidRequest
 from multillm.common.settings import ProviderSettings, RateLimitConfig
 
-QUOTA_PREFIX = f"{constants.PREFIX}:quota"
+QUOTA_PREFIX = constants.QUOTA
 # Windows are held this much longer than stated: a call leaves the worker a few milliseconds after its
 # reservation, and that jitter must not put limit + 1 calls into the provider's own window.
 MARGIN_MS = 100

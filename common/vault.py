@@ -21,7 +21,7 @@ from multillm.common import constants
 from multillm.common.errors import ConfigurationError
 from multillm.common.redact import register
 
-VAULT = f"{constants.PREFIX}:vault"
+VAULT = constants.VAULT
 
 
 class VaultError(ConfigurationError):
