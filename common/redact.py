@@ -50,6 +50,7 @@ class Redactor:
     def __init__(self) -> None:
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._ordered: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def register(self, secret: str | None) -> None:
@@ -64,14 +65,19 @@ class Redactor:
             # Longest first, so a key that contains another registered key is masked whole.
             alternatives = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+            self._ordered = tuple(alternatives)
 
     def known(self, secret: str) -> bool:
         return secret in self._forms
 
     def redact_values(self, text: str) -> str:
         """Only the registered keys masked: for a model's own text, where key-like words are content."""
-        pattern = self._pattern  # read once: register() may swap it from another thread
-        return text if pattern is None else pattern.sub(REDACTED, text)
+        pattern, forms = self._pattern, self._ordered  # read once: register() may swap them from another thread
+        # Substring tests first: C-speed, several times faster than the regex on text without a key,
+        # which is nearly all text (every stream chunk passes here).
+        if pattern is None or not any(form in text for form in forms):
+            return text
+        return pattern.sub(REDACTED, text)
 
     def redact(self, text: str) -> str:
         """Registered keys, credential fields and key shapes masked: for error text, logs, anything echoed."""

@@ -69,3 +69,30 @@ def test_provider_error_text_is_redacted_when_the_error_is_made_and_in_its_dict(
     assert key not in str(error) and key not in json.dumps(error.to_dict())
     assert key not in MultiLLMError(f"other {key}").to_dict()["message"]
     assert key not in redact(f"Bearer {key}")
+
+
+def test_settings_register_every_environment_key_the_master_key_and_the_redis_password():
+    from multillm.common.settings import load_settings
+    from multillm.common.vault import new_master_key
+
+    key, master, password = secrets.token_hex(32), new_master_key(), secrets.token_urlsafe(16)
+    load_settings({"OPENAI_API_KEY": key, "ENCRYPTION_MASTER_KEY": master, "REDIS_URL": f"redis://:{password}@h:6379/0"})
+    out = redact(f"{key} {master} {password}")
+    assert key not in out and master not in out and password not in out
+
+
+def test_vault_keys_are_registered_when_stored_and_when_decrypted():
+    import fakeredis
+
+    from multillm.common.redact import REDACTOR
+    from multillm.common.vault import Vault, new_master_key
+
+    master, stored = new_master_key(), secrets.token_urlsafe(40)
+    client = fakeredis.FakeRedis()
+    Vault(client, master).set("acme", "openai", stored)
+    assert REDACTOR.known(stored)
+    read_back = secrets.token_urlsafe(40)  # sealed by hand: this process learns it only by decrypting
+    vault = Vault(client, master)
+    client.hset("multillm:vault", "acme/google", vault.cipher.seal(read_back, "acme/google"))
+    assert not REDACTOR.known(read_back)
+    assert vault.get("acme", "google") == read_back and REDACTOR.known(read_back)

@@ -58,3 +58,13 @@ def test_any_accepted_text_serialises(text):
         assert "lone surrogate" in str(exc)
         return
     assert Job.model_validate_json(job.model_dump_json()) == job
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    ("tool_call_id", {"role": "tool", "tool_call_id": "i" * 257, "content": "x"}),
+    ("name", {"role": "user", "name": "n" * 257, "content": "x"}),
+    ("tool_calls.0.id", {"role": "assistant", "tool_calls": [{"id": "i" * 257, "name": "f"}]}),
+])
+def test_ids_and_names_are_bounded(field, message):
+    with pytest.raises(ConfigurationError, match=rf"messages\.0\.{field.replace('.', '[.]')}: "):
+        parse(Job, {**BASE, "messages": [message]})

@@ -25,6 +25,7 @@ POLICY = URLPolicy(resolver=lambda host: DNS.get(host, []))
     "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/", "http://[::7f00:1]/",
     "http://[64:ff9b:1::a00:1]/", "http://mixed.example/", "http://nat64.example/", "http://unresolvable.example/",
     "http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "http://0.0.0.0/", "http://224.0.0.1/",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
 ])
 def test_internal_addresses_in_any_spelling_are_refused(url):
     with pytest.raises(ConfigurationError, match=r"^messages\.0\.content\.0\.url: "):
