@@ -15,7 +15,8 @@ Anything on a queue. kombu decodes a popped item with `loads` and builds its mes
 envelope's fields before Celery sees it (kombu/transport/redis.py `_brpop_read`, virtual/base.py
 `Message`), so `LPUSH multillm.openai "not json"` raised JSONDecodeError out of the worker's event
 loop: "Unrecoverable error", and the process exited. Here an item is checked first: JSON, kombu's
-envelope, a Celery protocol-2 task message with a JSON body of (args, kwargs, embed). Anything else
+envelope, a Celery protocol-2 message for one of multillm's tasks, with headers of the types Celery
+relies on and a JSON body of (args, kwargs, embed). Anything else
 is logged (redacted) and moved to the dead-letter list (`multillm.common.deadletter`) instead of
 delivered. `_brpop_read` is kombu 5.x's own, with that check where it calls `loads`.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -31,6 +33,7 @@ from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from multillm.common import constants, deadletter
+from multillm.common.providers import SPECS
 
 log = logging.getLogger("multillm.workers.broker")
 
@@ -42,6 +45,7 @@ HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "lang": (str,), "shadow": (str, type(None)), "ignore_result": (bool, type(None)),
 }
 EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")  # multillm sends none of these
+TASKS = frozenset({constants.HEALTH_TASK, *(constants.chat_task(p) for p in SPECS)})  # what a worker can run
 
 
 def _envelope_problem(payload: Any) -> str | None:
@@ -58,10 +62,23 @@ def _envelope_problem(payload: Any) -> str | None:
     for name, types in HEADER_TYPES.items():
         if (name in ("task", "id") or name in headers) and not isinstance(headers.get(name), types):
             return f"header {name!r} missing or of the wrong type"
+    if headers["task"] not in TASKS:
+        return f"no such task: {headers['task'][:100]!r}"
+    for name in ("eta", "expires"):
+        if headers.get(name) is not None and not _is_datetime(headers[name]):
+            return f"header {name!r} is not an ISO 8601 time"
     limit = headers.get("timelimit", [None, None])
     if not (isinstance(limit, list) and len(limit) == 2 and all(v is None or isinstance(v, int | float) for v in limit)):
         return "header 'timelimit' is not [soft, hard]"
     return None
+
+
+def _is_datetime(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _body_problem(body: Any) -> str | None:

@@ -81,6 +81,7 @@ def test_no_worker_exits_whatever_is_pushed_onto_its_queues(system):
     handles = [client.submit(p, "real work alongside", max_tokens=5) for p in providers]
     before = client.redis.llen(constants.DEADLETTER)
     pushed = 0
+    mutations: list[str] = []
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(queue=st.sampled_from(queues),
@@ -89,7 +90,8 @@ def test_no_worker_exits_whatever_is_pushed_onto_its_queues(system):
     def push(queue: str, item: object) -> None:
         nonlocal pushed
         if isinstance(item, tuple):
-            item = mutated(real_envelope(client, f"fuzz-{pushed}"), *item)
+            mutations.append(f"fuzz-{pushed}")
+            item = mutated(real_envelope(client, mutations[-1]), *item)
         client.redis.lpush(queue, item)
         pushed += 1
 
@@ -104,4 +106,10 @@ def test_no_worker_exits_whatever_is_pushed_onto_its_queues(system):
     assert all(p.poll() is None for p in system.workers.values())  # and no worker process exited
     letters = client.redis.llen(constants.DEADLETTER)
     assert before < letters <= deadletter.MAX_ENTRIES
+    # Every mutated task message either ran (its job id, never submitted, ends with an error result) or
+    # was dead-lettered; none vanished.
+    dead = "\n".join(entry["body"] for entry in deadletter.entries(client.redis, deadletter.MAX_ENTRIES))
+    for job_id in mutations:
+        if f"{job_id}'" not in dead and f'{job_id}"' not in dead:
+            assert client.job(job_id).result(timeout=30).error["code"] == "invalid_job"
     client.close()

@@ -37,6 +37,7 @@ def test_a_celery_task_message_is_accepted():
     (("headers", "task"), None), (("headers", "id"), 7), (("headers", "timelimit"), "soon"), (("headers", "eta"), 3),
     (("headers", "retries"), "x"), (("properties", "delivery_tag"), None), (("properties", "delivery_info"), []),
     (("content-type",), "application/x-python-serialize"), (("headers",), []), (("body",), None),
+    (("headers", "task"), "celery.chord_unlock"), (("headers", "eta"), "tomorrow"), (("headers", "expires"), "never"),
 ])
 def test_a_wrong_field_is_named(path, value):
     envelope = copy.deepcopy(ENVELOPE)
