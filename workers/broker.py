@@ -142,12 +142,12 @@ class Channel(kombu_redis.Channel):
                 self.connection._deliver(payload, dest)
             return True
         finally:
-            self._in_poll = None
+            self._in_poll = None  # type: ignore[assignment]  # as kombu's own _brpop_read does
             flush = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.6
             if flush is not None:
                 flush()
 
-    def _get(self, queue: str) -> dict[str, Any]:
+    def _get(self, queue: str, timeout: Any = None) -> dict[str, Any]:
         """One message, for `basic_get` and polling consumers; unreadable ones are dead-lettered."""
         with self.conn_or_acquire() as client:
             for pri in self.priority_steps:

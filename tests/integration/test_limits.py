@@ -5,6 +5,9 @@ cancels and lookups of unknown ids write nothing; garbage on a queue costs a cap
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -94,3 +97,20 @@ def test_a_flood_of_cancels_lookups_oversized_jobs_and_garbage_leaves_memory_bou
     grown = used_memory(r) - memory
     assert grown < 4_000_000, f"Redis grew by {grown:,} bytes"
     assert all(p.poll() is None for p in system.workers.values())
+
+
+def test_the_deadletter_command_shows_and_clears_the_list(system, client, tmp_path):
+    client.redis.lpush(constants.queue("openai"), b"[1, 2", b"\x00\x01", b"not json at all")  # processed in this order
+    end = time.monotonic() + 30
+    while client.redis.llen(constants.queue("openai")) and time.monotonic() < end:
+        time.sleep(0.1)
+    env = {**os.environ, "REDIS_URL": system.redis_url, "MULTILLM_HOME": str(tmp_path), "LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "multillm.producers.cli.main", "deadletter"]
+    shown = subprocess.run([*command, "--json", "--limit", "3", "--clear"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    entries = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert shown.returncode == 0 and len(entries) == 3 and shown.stderr.startswith("cleared ")
+    assert entries[0]["body"] == "not json at all" and entries[0]["reason"] == "not JSON"
+    assert entries[0]["queue"] == constants.queue("openai")
+    table = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0 and table.stdout.strip() == "no dead letters"
