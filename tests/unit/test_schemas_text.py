@@ -68,3 +68,11 @@ def test_any_accepted_text_serialises(text):
 def test_ids_and_names_are_bounded(field, message):
     with pytest.raises(ConfigurationError, match=rf"messages\.0\.{field.replace('.', '[.]')}: "):
         parse(Job, {**BASE, "messages": [message]})
+
+
+def test_a_batch_line_nested_without_end_names_its_line():
+    from multillm.producers.batch.input import parse_line
+
+    deep_line = '{"prompt": "hi", "response_schema": ' + '{"a": ' * 5_000 + "1" + "}" * 5_001
+    with pytest.raises(ConfigurationError, match="line 7: JSON nested too deeply"):
+        parse_line(deep_line, 7)
