@@ -22,7 +22,10 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
+import ahocorasick
+
 MIN_SECRET_CHARS = 8
+SCAN_MAX_FORMS = 32  # up to this many registered forms, plain substring tests decide whether to search
 REDACTED = "[redacted]"
 
 # sk-… (OpenAI, Anthropic sk-ant-, OpenRouter sk-or-), xai-…, hf_…, GitHub ghp_/github_pat_, Google AIza…,
@@ -49,8 +52,8 @@ class Redactor:
 
     def __init__(self) -> None:
         self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
         self._ordered: tuple[str, ...] = ()
+        self._automaton: ahocorasick.Automaton | None = None
         self._lock = threading.Lock()
 
     def register(self, secret: str | None) -> None:
@@ -62,22 +65,31 @@ class Redactor:
             if forms <= self._forms:
                 return
             self._forms |= forms
-            # Longest first, so a key that contains another registered key is masked whole.
-            alternatives = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, alternatives)))
-            self._ordered = tuple(alternatives)
+            # Aho-Corasick: one pass over the text whatever the number of keys (a worker serving many
+            # tenants knows many); built anew and swapped in whole, so readers never see it half made.
+            automaton = ahocorasick.Automaton()
+            for form in self._forms:
+                automaton.add_word(form, len(form))
+            automaton.make_automaton()
+            self._automaton, self._ordered = automaton, tuple(sorted(self._forms, key=len, reverse=True))
 
     def known(self, secret: str) -> bool:
         return secret in self._forms
 
     def redact_values(self, text: str) -> str:
         """Only the registered keys masked: for a model's own text, where key-like words are content."""
-        pattern, forms = self._pattern, self._ordered  # read once: register() may swap them from another thread
-        # Substring tests first: C-speed, several times faster than the regex on text without a key,
-        # which is nearly all text (every stream chunk passes here).
-        if pattern is None or not any(form in text for form in forms):
+        automaton, forms = self._automaton, self._ordered  # read once: register() may swap them
+        if automaton is None:
             return text
-        return pattern.sub(REDACTED, text)
+        # A few keys (the usual case): substring tests, C-speed, cheaper than starting the automaton on
+        # text that holds no key, which is nearly all text (every stream chunk passes here).
+        if len(forms) <= SCAN_MAX_FORMS and not any(form in text for form in forms):
+            return text
+        parts, start = [], 0
+        for end, length in automaton.iter_long(text):  # longest matches, left to right, not overlapping
+            parts += [text[start:end - length + 1], REDACTED]
+            start = end + 1
+        return "".join(parts) + text[start:] if parts else text
 
     def redact(self, text: str) -> str:
         """Registered keys, credential fields and key shapes masked: for error text, logs, anything echoed."""

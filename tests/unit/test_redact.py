@@ -96,3 +96,25 @@ def test_vault_keys_are_registered_when_stored_and_when_decrypted():
     client.hset("multillm:vault", "acme/google", vault.cipher.seal(read_back, "acme/google"))
     assert not REDACTOR.known(read_back)
     assert vault.get("acme", "google") == read_back and REDACTOR.known(read_back)
+
+
+def test_many_keys_and_keys_inside_keys_are_masked_whole():
+    redactor = Redactor()
+    keys = [secrets.token_hex(16) for _ in range(200)]  # past the substring scan: the automaton decides
+    for key in keys:
+        redactor.register(key)
+    outer = keys[0] + "-and-more"
+    redactor.register(outer)
+    text = f"a {keys[7]} b {outer} c {keys[199]}{keys[3]} d"
+    assert redactor.redact_values(text) == f"a {REDACTED} b {REDACTED} c {REDACTED}{REDACTED} d"
+
+
+@given(st.lists(st.text(alphabet="abcdef0123456789", min_size=8, max_size=20), min_size=1, max_size=60),
+       st.text(max_size=40))
+def test_no_registered_key_survives_however_many_are_registered(keys, filler):
+    redactor = Redactor()
+    for key in keys:
+        redactor.register(key)
+    text = filler.join(keys)
+    out = redactor.redact_values(text)
+    assert not any(key in out.replace(REDACTED, "\x00") for key in keys if key not in filler)
