@@ -14,9 +14,10 @@ recovered as those of a killed worker are (`workers/reaper.py`).
 Anything on a queue. kombu decodes a popped item with `loads` and builds its message from the
 envelope's fields before Celery sees it (kombu/transport/redis.py `_brpop_read`, virtual/base.py
 `Message`), so `LPUSH multillm.openai "not json"` raised JSONDecodeError out of the worker's event
-loop: "Unrecoverable error", and the process exited. Here an item is checked first: JSON, kombu's
-envelope, a Celery protocol-2 message for one of multillm's tasks, with headers of the types Celery
-relies on and a JSON body of (args, kwargs, embed). Anything else
+loop: "Unrecoverable error", and the process exited. Here an item is checked first: JSON and kombu's
+envelope on any queue (reply queues of `celery inspect` carry plain kombu messages); on multillm's
+task queues also a Celery protocol-2 message for one of multillm's tasks, with headers of the types
+Celery relies on and a JSON body of (args, kwargs, embed). Anything else
 is logged (redacted) and moved to the dead-letter list (`multillm.common.deadletter`) instead of
 delivered. `_brpop_read` is kombu 5.x's own, with that check where it calls `loads`.
 """
@@ -48,17 +49,29 @@ EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")  # multillm sends none 
 TASKS = frozenset({constants.HEALTH_TASK, *(constants.chat_task(p) for p in SPECS)})  # what a worker can run
 
 
+TASK_QUEUES = frozenset({constants.HEALTH_QUEUE, *(constants.queue(p) for p in SPECS)})
+
+
 def _envelope_problem(payload: Any) -> str | None:
+    """What kombu needs of any message (task queues, and the reply queues of `celery inspect` alike)."""
     if not isinstance(payload, dict):
         return "not a kombu envelope (a JSON object)"
-    properties, headers = payload.get("properties"), payload.get("headers")
+    properties = payload.get("properties")
     if not isinstance(properties, dict) or not isinstance(properties.get("delivery_tag"), str) \
             or not isinstance(properties.get("delivery_info"), dict):
         return "envelope without properties.delivery_tag and properties.delivery_info"
-    if payload.get("content-type") != "application/json" or properties.get("body_encoding") not in ("base64", None):
+    if properties.get("body_encoding") not in ("base64", None) or not isinstance(payload.get("headers", {}), dict):
+        return "envelope with an unknown body encoding or headers that are not an object"
+    return None
+
+
+def _task_problem(payload: dict[str, Any]) -> str | None:
+    """What Celery needs of a message on a task queue before the task runs (celery/worker/strategy.py)."""
+    headers = payload.get("headers")
+    if payload.get("content-type") != "application/json" or not isinstance(payload.get("body"), str):
         return "not a JSON task message"
-    if not isinstance(headers, dict) or not isinstance(payload.get("body"), str):
-        return "envelope without headers or body"
+    if not isinstance(headers, dict):
+        return "task message without headers"
     for name, types in HEADER_TYPES.items():
         if (name in ("task", "id") or name in headers) and not isinstance(headers.get(name), types):
             return f"header {name!r} missing or of the wrong type"
@@ -99,17 +112,19 @@ class Channel(kombu_redis.Channel):
             raise RedisConnectionError("the broker connection is closed")
         return dict(super()._connparams(asynchronous=asynchronous))
 
-    def readable(self, item: bytes | str) -> tuple[dict[str, Any] | None, str]:
-        """The decoded envelope of a task message a worker can run, else None and why not."""
+    def readable(self, item: bytes | str, queue: str) -> tuple[dict[str, Any] | None, str]:
+        """The decoded envelope if kombu can deliver it (and, on a task queue, a worker can run it),
+        else None and why not."""
         try:
             payload = json.loads(bytes_to_str(item))
         except (TypeError, ValueError):
             return None, "not JSON"
-        problem = _envelope_problem(payload)
+        task_queue = queue in TASK_QUEUES
+        problem = _envelope_problem(payload) or (_task_problem(payload) if task_queue else None)
         if problem is None:
             try:  # what kombu does with it next: decode the body (base64) and read the properties
                 message = self.Message(payload, channel=self)
-                problem = _body_problem(message.body)
+                problem = _body_problem(message.body) if task_queue else None
             except Exception as exc:  # any failure here is the message's, never the worker's
                 problem = f"envelope refused by kombu: {type(exc).__name__}"
         return (payload, "") if problem is None else (None, problem)
@@ -135,7 +150,7 @@ class Channel(kombu_redis.Channel):
             dest, item = dest__item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
-            payload, problem = self.readable(item)
+            payload, problem = self.readable(item, dest)
             if payload is None:
                 self.dead_letter(dest, item, problem)
             else:
@@ -153,7 +168,7 @@ class Channel(kombu_redis.Channel):
             for pri in self.priority_steps:
                 item = client.rpop(self._q_for_pri(queue, pri))
                 while item:
-                    payload, problem = self.readable(item)
+                    payload, problem = self.readable(item, queue)
                     if payload is not None:
                         self._maybe_update_queues_expire(client, queue)
                         return payload

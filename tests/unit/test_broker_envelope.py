@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multillm.workers.broker import _body_problem, _envelope_problem
+from multillm.workers.broker import _body_problem, _envelope_problem, _task_problem
 
 BODY = json.dumps([["job-1"], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
 # As Celery 5 writes a task message onto a Redis list (captured from `send_task`).
@@ -29,8 +29,19 @@ json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st
                                                                                                 max_size=3)), max_leaves=8)
 
 
+def on_a_task_queue(envelope: object) -> str | None:
+    return _envelope_problem(envelope) or _task_problem(envelope)  # type: ignore[arg-type]
+
+
 def test_a_celery_task_message_is_accepted():
-    assert _envelope_problem(ENVELOPE) is None and _body_problem(BODY) is None
+    assert on_a_task_queue(ENVELOPE) is None and _body_problem(BODY) is None
+
+
+def test_a_plain_kombu_message_passes_where_no_task_is_expected():
+    """Reply queues of `celery inspect` and other kombu users carry messages that are no task."""
+    plain = copy.deepcopy(ENVELOPE)
+    plain["headers"] = {}
+    assert _envelope_problem(plain) is None and _task_problem(plain)
 
 
 @pytest.mark.parametrize(("path", "value"), [
@@ -45,7 +56,7 @@ def test_a_wrong_field_is_named(path, value):
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    assert _envelope_problem(envelope)
+    assert on_a_task_queue(envelope)
 
 
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", '[[], {}, {"callbacks": [{"task": "x"}]}]', '{"a": 1}', "[[], [], {}]"])
@@ -55,5 +66,5 @@ def test_a_body_that_is_not_args_kwargs_embed_is_refused(body):
 
 @given(json_values)
 def test_any_json_is_judged_without_raising(value):
-    _envelope_problem(value)
+    on_a_task_queue(value)
     _body_problem(json.dumps(value))
