@@ -118,3 +118,12 @@ def test_no_registered_key_survives_however_many_are_registered(keys, filler):
     text = filler.join(keys)
     out = redactor.redact_values(text)
     assert not any(key in out.replace(REDACTED, "\x00") for key in keys if key not in filler)
+
+
+def test_a_provider_client_registers_the_key_it_is_built_with():
+    from multillm.common.providers import create_provider
+    from multillm.common.redact import REDACTOR
+
+    key = secrets.token_urlsafe(30)
+    create_provider("anthropic", key).close()
+    assert REDACTOR.known(key) and key not in redact(f"x-api-key {key}")
