@@ -35,6 +35,8 @@ from multillm.common.provider_health import Circuit, read_order, record_outcome
 from multillm.common.provider_health import Outcome as CallOutcome
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.quota import Quota, QuotaWait, TokenCount, estimate_tokens, rule_for
+from multillm.common.ratelimit_headers import parse_rate_limit_headers
+from multillm.common.response_watch import on_response, watching
 from multillm.common.retry import backoff_delay, worth_retrying
 from multillm.common.routing import next_hop
 from multillm.common.sanitize import sanitize_job
@@ -81,7 +83,7 @@ class Runtime:
         with self._lock:
             if base_url not in self._http:
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
-                self._http[base_url] = httpx.Client(limits=limits)
+                self._http[base_url] = httpx.Client(limits=limits, event_hooks={"response": [on_response]})
             return self._http[base_url]
 
     def api_key(self, job: Job) -> str:
@@ -238,7 +240,8 @@ class Attempt:
         rule = rule_for(ps, api_key, rt.settings.rate_limit)
         reservation = f"{job.job_id}:{self.lease.attempt}"
         with rt.quota.reserved(rule, reservation, job_tokens(job), inline_wait_s=rt.settings.quota_inline_wait_s,
-                               deadline_at=job.deadline_at, sleep=self._wait_for_quota):
+                               deadline_at=job.deadline_at, sleep=self._wait_for_quota) as held, \
+                watching(lambda response: held.settle(parse_rate_limit_headers(response.headers))):
             self._emit("start", provider=job.provider, model=job.model)
             try:
                 self._call(api_key)
