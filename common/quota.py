@@ -221,7 +221,7 @@ class Quota:
         tokens = TokenCount.of(tokens)
         rule = self.effective(rule)
         keys_ = [*self._keys(rule, "cooldown", "concurrent", "pending", "pending:h", "seq", "blind"),
-                 *self._view_keys(rule)]
+                 *self._view_keys(rule), *self._keys(rule, "settled")]
         args: list[object] = [-1 if now is None else int(now * 1000), reservation, rule.max_concurrent, rule.hold_ms,
                               rule.pending_hold_ms, int(rule.learn), 1, tokens.input + tokens.output,
                               tokens.input, tokens.output]

@@ -26,13 +26,40 @@ if now < 0 then
 end
 """
 
-# KEYS: cooldown, concurrency zset, pending zset, pending hash, seq, blind, 4 views, then (zset, hash, total)
-#       per window.
+
+# Shared helpers. A reservation's record: "seq acquired_ms w_requests w_tokens w_input w_output".
+_OURS = """
+local function fields(text)
+  local out = {}
+  for x in string.gmatch(text, '%S+') do out[#out + 1] = tonumber(x) or x end
+  return out
+end
+-- What the provider may still count of ours in dimension d (1-4): calls answered since `from` and calls
+-- not answered yet; and the oldest of those answers (when the first of them leaves its window).
+local function ours(settled, pending, from, d)
+  local sum, oldest = 0, nil
+  local answered = redis.call('ZRANGEBYSCORE', settled, from, '+inf', 'WITHSCORES')
+  for j = 1, #answered, 2 do
+    sum = sum + fields(answered[j])[2 + d]
+    if oldest == nil then oldest = tonumber(answered[j + 1]) end
+  end
+  for _, r in ipairs(redis.call('HVALS', pending)) do sum = sum + fields(r)[2 + d] end
+  return sum, oldest
+end
+"""
+# Headroom on the provider's period when counting what it still holds of ours: its reset is measured a
+# moment after it counted the request.
+PERIOD_PAD_MS = 20
+
+# KEYS: cooldown, concurrency zset, pending zset, pending hash, seq, blind, 4 views, settled zset, then
+#       (zset, hash, total) per window.
 # ARGV: now_ms (-1: Redis time), id, max_concurrent, hold_ms, pending_hold_ms, learn (1: slow start with no
 #       view), 4 view weights (requests, tokens, input, output), then (limit, window_ms, weight) per window.
 # Returns {0, 0} when reserved, {wait_ms, window index} when not, {-1, index} when impossible;
 # index -2 cooldown, -3 concurrency, -4 learning (slow start), -5..-8 a provider view.
-ACQUIRE = _NOW + """
+ACQUIRE = _NOW + _OURS + f"""
+local pad = {PERIOD_PAD_MS}
+""" + """
 local id = ARGV[2]
 local cool = redis.call('PTTL', KEYS[1])
 if cool > 0 then return {cool, -2} end
@@ -46,27 +73,40 @@ if maxc > 0 then
 end
 local lost = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 if #lost > 0 then
+  for _, m in ipairs(lost) do  -- a worker died waiting: count its call as answered now
+    local record = redis.call('HGET', KEYS[4], m)
+    if record then redis.call('ZADD', KEYS[11], now, record .. ' ' .. m) end
+  end
   redis.call('HDEL', KEYS[4], unpack(lost))
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
 local views = {}
 for d = 0, 3 do
   local key, weight = KEYS[7 + d], tonumber(ARGV[7 + d])
-  local v = redis.call('HMGET', key, 'limit', 'remaining', 'reset_at', 'period')
+  local v = redis.call('HMGET', key, 'limit', 'remaining', 'reset_at', 'period', 'sole')
   if v[1] and weight > 0 then
-    local remaining, reset_at = tonumber(v[2]), tonumber(v[3])
-    if now >= reset_at then
-      remaining, reset_at = tonumber(v[1]), now + tonumber(v[4])
+    local limit, remaining, reset_at, period = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
+    local sole, oldest = v[5] == '1', nil
+    if now >= reset_at or (sole and remaining < weight) then
+      -- Past the provider's reset, or the key is ours alone: its window holds at most what we sent
+      -- within its period.
+      local used
+      used, oldest = ours(KEYS[11], KEYS[4], now - period - pad, d + 1)
+      if now >= reset_at then remaining, reset_at = limit - used, now
+      else remaining = math.max(remaining, limit - used) end
       redis.call('HSET', key, 'remaining', remaining, 'reset_at', reset_at)
     end
-    if weight > tonumber(v[1]) then return {-1, -5 - d} end
-    if remaining < weight then return {reset_at - now + 1, -5 - d} end
+    if weight > limit then return {-1, -5 - d} end
+    if remaining < weight then
+      if reset_at > now and not sole then return {reset_at - now + 1, -5 - d} end
+      return {math.max(1, (oldest or now) + period + pad - now + 1), -5 - d}
+    end
     views[#views + 1] = {key, weight}
   elseif d == 0 and tonumber(ARGV[6]) == 1 and redis.call('EXISTS', KEYS[6]) == 0 then
     if redis.call('ZCARD', KEYS[3]) >= 1 then return {25, -4} end
   end
 end
-local base = 10
+local base = 11
 local n = (#KEYS - base) / 3
 local wait, which = 0, 0
 for i = 0, n - 1 do
@@ -125,7 +165,9 @@ return {0, 0, now}
 # The provider's remaining count is as of this request's arrival; what may not be in it yet is subtracted:
 # reservations still pending, and older ones answered since this one was made (they may have arrived
 # after it). Newer ones answered already wrote a newer view, which this one then leaves alone.
-SETTLE = _NOW + """
+SETTLE = _NOW + _OURS + f"""
+local pad = {PERIOD_PAD_MS}
+""" + """
 local id = ARGV[2]
 local record = redis.call('HGET', KEYS[2], id)
 redis.call('ZREM', KEYS[1], id)
@@ -137,11 +179,6 @@ end
 local answered = tonumber(ARGV[3])
 if answered == 1 then redis.call('SET', KEYS[3], '1', 'PX', 3600000) end
 if not record then return 0 end
-local function fields(text)
-  local out = {}
-  for x in string.gmatch(text, '%S+') do out[#out + 1] = tonumber(x) or x end
-  return out
-end
 local mine = fields(record)
 local delay = now - mine[2]
 local worst = tonumber(redis.call('HGET', KEYS[5], 'max_delay_ms') or '0')
@@ -166,8 +203,11 @@ for d = 0, 3 do
   if limit >= 0 and remaining >= 0 and mine[1] > seen then
     local period = math.max(tonumber(redis.call('HGET', key, 'period') or '0'), reset, 1000)
     if reset < 0 then reset = period end
+    -- The key is ours alone when what the provider has used is no more than what we sent in its period.
+    local used = ours(KEYS[4], KEYS[2], now - period - pad, d + 1)
+    local sole = (limit - remaining <= used) and '1' or '0'
     redis.call('HSET', key, 'limit', limit, 'remaining', remaining - others[d + 1], 'reset_at', now + reset,
-               'period', period, 'seq', mine[1])
+               'period', period, 'seq', mine[1], 'sole', sole)
     redis.call('PEXPIRE', key, period * 2 + 60000)
   end
 end

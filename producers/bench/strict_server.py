@@ -6,7 +6,7 @@ beyond it, and sends OpenAI's `x-ratelimit-*` or Anthropic's `anthropic-ratelimi
 
 Speaks OpenAI Chat Completions (`/v1/chat/completions`) and Anthropic Messages (`/v1/messages`),
 streamed or not, with a short fixed answer. `GET /_stats` returns every accepted arrival time and the
-count of 429s. A threaded server in its own process, as third-party servers are: it imports nothing
+times of the 429s. A threaded server in its own process, as third-party servers are: it imports nothing
 from multillm, so our quota code cannot share a mistake with it.
 """
 
@@ -32,7 +32,7 @@ class StrictWindow:
         self.limit, self.window_s = limit, window_s
         self.arrivals: deque[float] = deque()
         self.accepted: list[float] = []
-        self.refused = 0
+        self.refused: list[float] = []
         self.lock = threading.Lock()
 
     def take(self) -> tuple[bool, int, float, float]:
@@ -46,7 +46,7 @@ class StrictWindow:
                 self.arrivals.append(now)
                 self.accepted.append(now)
             else:
-                self.refused += 1
+                self.refused.append(now)
             retry = 0.0 if allowed else self.arrivals[0] + self.window_s - now
             reset = self.arrivals[-1] + self.window_s - now if self.arrivals else 0.0
             return allowed, self.limit - len(self.arrivals), reset, retry
@@ -115,7 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_stats":
             w = self.server.window
             with w.lock:
-                body = {"accepted": list(w.accepted), "refused": w.refused, "limit": w.limit, "window_s": w.window_s}
+                body = {"accepted": list(w.accepted), "refused": list(w.refused), "limit": w.limit,
+                        "window_s": w.window_s}
             return self._json(200, body)
         return self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
 
