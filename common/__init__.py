@@ -1,0 +1,29 @@
+"""What every role needs (no Celery imports here).
+
+The job and its stream
+    jobs.py             the Job a caller submits and the JobResult it ends with (pydantic)
+    job_record.py       a job record's life in Redis: accept, load, mark received, re-enqueue, finish, cancel
+    lease.py            which worker attempt owns a running job; lapsed leases for re-enqueue
+    stream/             the stream protocol: message schema, writer (Publisher, Batcher), reader (Sequencer)
+    constants.py        every Redis key, channel, queue and task name
+    runner.py           one delivery of a job: guards, the provider call, retry/fallback, the result
+Providers
+    providers/          the provider interface, the seven clients on three wire formats, the catalogue
+    schemas.py          messages, chat options, tool calls, usage, provider events
+    errors.py           the error tree (retryable, terminal, job errors)
+    ratelimit_headers.py  providers' rate-limit headers, parsed
+Quotas, health and routing
+    quota.py            provider quotas in Redis (sliding windows, concurrency, cooldowns)
+    admission.py        per-tenant request limits at submit
+    retry.py            backoff and whether another attempt is worth it
+    provider_health.py  rolling statistics, circuit breaker, score and fallback order
+    routing.py          tiers, `auto` and the next hop of a fallback
+Input, keys, settings, observability
+    sanitize.py         input bounds and image URL checks, at submit and in the worker
+    validation.py       pydantic errors as one line naming the field
+    vault.py            per-tenant provider keys, AES-256-GCM under the master key
+    settings.py         the one settings object, read from the environment once
+    logs.py             log format (JSON or terminal) with key masking
+    metrics.py          Prometheus metrics, some read from Redis at scrape time
+    usage.py            per-day usage totals by provider, model and tenant
+"""

@@ -1,5 +1,6 @@
-"""Every Redis key, channel and queue name multillm uses, in one place.
+"""Every Redis key, channel, queue and task name multillm uses, in one place.
 
+A job's life:
     multillm:job:{id}        the accepted job (JSON), with a TTL
     multillm:stream:{id}     pub/sub channel carrying the job's stream messages
     multillm:log:{id}        replay log: the same messages, in order (list, capped, TTL)
@@ -11,12 +12,36 @@
     multillm:attempts:{id}   attempts started (leases taken); multillm:failures:{id} provider failures
     multillm:inflight        sorted set: job id -> time by which its lease must have been renewed
     multillm:requeue:{id}:{attempt}  guard so only one reaper re-enqueues a lapsed attempt
+Workers, health and routing:
     multillm:worker:{hostname}  a live worker and its queues (expires unless refreshed)
-    multillm.{provider}      the Celery queue of a provider
+    multillm:health          the last health assessment per provider; multillm:fallback_order the order
+    multillm:health:lock / multillm:health:runs   one health run per interval, and how many acted
+    multillm:stats:{provider}    recent call outcomes; multillm:circuit:{provider} the circuit breaker
+    multillm:models:{provider}   the provider's model list, cached for an hour
+Quotas, keys, usage, batches:
+    multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
+    multillm:quota:tenant:{tenant}:...       per-tenant request windows
+    multillm:vault           encrypted provider keys per tenant
+    multillm:usage:{day}     per-day usage totals
+    multillm:batch:{id}      a batch run's state
+Celery:
+    multillm.{provider}      the queue of a provider; task multillm.chat.{provider} is routed to it
+    multillm.health          the health task's queue; task multillm.health
 """
 
 PREFIX = "multillm"
 INFLIGHT = f"{PREFIX}:inflight"
+HEALTH = f"{PREFIX}:health"
+FALLBACK_ORDER = f"{PREFIX}:fallback_order"
+HEALTH_LOCK = f"{PREFIX}:health:lock"
+HEALTH_RUNS = f"{PREFIX}:health:runs"
+QUOTA = f"{PREFIX}:quota"
+VAULT = f"{PREFIX}:vault"
+USAGE = f"{PREFIX}:usage"
+BATCH = f"{PREFIX}:batch"
+
+HEALTH_QUEUE = f"{PREFIX}.health"
+HEALTH_TASK = f"{PREFIX}.health"
 
 
 def job(job_id: str) -> str:
@@ -51,13 +76,44 @@ def cancel(job_id: str) -> str:
     return f"{PREFIX}:cancel:{job_id}"
 
 
+def attempts(job_id: str) -> str:
+    return f"{PREFIX}:attempts:{job_id}"
+
+
+def failures(job_id: str) -> str:
+    return f"{PREFIX}:failures:{job_id}"
+
+
 def requeue_guard(job_id: str, attempt: int) -> str:
     return f"{PREFIX}:requeue:{job_id}:{attempt}"
+
+
+def worker(hostname: str) -> str:
+    return f"{PREFIX}:worker:{hostname}"
+
+
+def stats(provider: str) -> str:
+    return f"{PREFIX}:stats:{provider}"
+
+
+def circuit(provider: str) -> str:
+    return f"{PREFIX}:circuit:{provider}"
+
+
+def models(provider: str) -> str:
+    return f"{PREFIX}:models:{provider}"
 
 
 def queue(provider: str) -> str:
     return f"{PREFIX}.{provider}"
 
 
-def worker(hostname: str) -> str:
-    return f"{PREFIX}:worker:{hostname}"
+def chat_task(provider: str) -> str:
+    return f"{PREFIX}.chat.{provider}"
+
+
+def provider_of_queue(queue_name: str) -> str | None:
+    """`multillm.openai` -> `openai`; None for a queue that is not a provider's."""
+    if not queue_name.startswith(f"{PREFIX}.") or queue_name == HEALTH_QUEUE:
+        return None
+    return queue_name.removeprefix(f"{PREFIX}.")

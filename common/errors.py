@@ -22,7 +22,8 @@
     │       └── ContentFiltered       safety / refusal                  (fallback allowed)
     └── JobError                      how a job ended that is not a provider's doing
         ├── JobCancelled
-        └── DeadlineExceeded
+        ├── DeadlineExceeded
+        └── InvalidJob                a record no worker can run (unreadable, unknown provider, ...)
 
 `retryable` says whether another attempt on the same provider may succeed; `fallback` whether the
 job may move to another provider. Messages name provider, model and job, never a key.
@@ -204,6 +205,12 @@ class JobCancelled(JobError):
 
 class DeadlineExceeded(JobError):
     code = "deadline_exceeded"
+
+
+class InvalidJob(JobError):
+    """A job record that cannot run: unreadable, malformed, or naming no known provider."""
+
+    code = "invalid_job"
 
 
 def error_class_for_code(code: str) -> type[MultiLLMError]:

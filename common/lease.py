@@ -62,7 +62,7 @@ return 0
 
 
 def attempts_key(job_id: str) -> str:
-    return f"{constants.PREFIX}:attempts:{job_id}"
+    return constants.attempts(job_id)
 
 
 def new_owner() -> str:

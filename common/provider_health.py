@@ -17,8 +17,8 @@ import redis
 
 from multillm.common import constants
 
-HEALTH = f"{constants.PREFIX}:health"
-ORDER = f"{constants.PREFIX}:fallback_order"
+HEALTH = constants.HEALTH
+ORDER = constants.FALLBACK_ORDER
 RECENT = 200  # outcomes kept per provider for rolling statistics
 
 # KEYS: circuit hash   ARGV: ok (1/0), now, threshold, cooldown
@@ -38,11 +38,11 @@ return 0
 
 
 def stats_key(provider: str) -> str:
-    return f"{constants.PREFIX}:stats:{provider}"
+    return constants.stats(provider)
 
 
 def circuit_key(provider: str) -> str:
-    return f"{constants.PREFIX}:circuit:{provider}"
+    return constants.circuit(provider)
 
 
 @dataclass

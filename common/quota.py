@@ -37,7 +37,7 @@ from multillm.common.settings import ProviderSettings, RateLimitConfig
 
 log = logging.getLogger("multillm.quota")
 
-QUOTA_PREFIX = f"{constants.PREFIX}:quota"
+QUOTA_PREFIX = constants.QUOTA
 DIMENSIONS = ("requests", "tokens", "input", "output")  # what a provider's rate-limit headers count
 # Without a reset header, a provider's figures are taken to renew after a minute: OpenAI's and
 # Anthropic's limits are per minute (platform.openai.com/docs/guides/rate-limits, docs.anthropic.com rate-limits).

@@ -15,19 +15,20 @@ from typing import Any
 
 import httpx
 import redis
-from pydantic import ValidationError
 
 from multillm.common import constants, metrics
 from multillm.common.errors import (
     AuthenticationError,
     CircuitOpen,
     DeadlineExceeded,
+    InvalidJob,
     JobCancelled,
     MultiLLMError,
     ProviderError,
     RateLimited,
     RetryableError,
 )
+from multillm.common.job_record import JobRecords, error_result
 from multillm.common.jobs import Job, JobResult, Timings
 from multillm.common.lease import ACQUIRED, Lease, LeaseKeeper, attempts_key
 from multillm.common.logs import job_context
@@ -39,7 +40,6 @@ from multillm.common.ratelimit_headers import parse_rate_limit_headers
 from multillm.common.response_watch import on_response, watching
 from multillm.common.retry import backoff_delay, worth_retrying
 from multillm.common.routing import next_hop
-from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatResult, StreamEvent
 from multillm.common.settings import Settings
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Batcher, Publisher
@@ -71,6 +71,8 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
+                                  replay_ttl_s=settings.replay_ttl_s)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
@@ -104,7 +106,7 @@ CRASH_ALLOWANCE = 10  # attempts lost to worker crashes tolerated beyond max_att
 
 
 def failures_key(job_id: str) -> str:
-    return f"{constants.PREFIX}:failures:{job_id}"
+    return constants.failures(job_id)
 
 
 def job_tokens(job: Job) -> TokenCount:
@@ -116,11 +118,7 @@ def job_tokens(job: Job) -> TokenCount:
 
 
 def load_job(rt: Runtime, job_id: str) -> Job:
-    raw = rt.redis.get(constants.job(job_id))
-    if raw is None:
-        raise MultiLLMError(f"job {job_id}: not found (never submitted, or expired)")
-    # Checked again here: a message may have reached the queue without a producer.
-    return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
+    return rt.records.load(job_id)
 
 
 def run_job(rt: Runtime, job_id: Any) -> Outcome:
@@ -130,8 +128,8 @@ def run_job(rt: Runtime, job_id: Any) -> Outcome:
         return Outcome("skipped")
     try:
         job = load_job(rt, job_id)
-    except (MultiLLMError, ValidationError, ValueError) as exc:
-        _finish_unowned(rt, job_id, exc)
+    except InvalidJob as exc:
+        finish_without_lease(rt, job_id, exc)
         return Outcome("failed")
     state, lease = rt.leases.acquire(job_id)
     if state != ACQUIRED or lease is None:
@@ -143,17 +141,11 @@ def run_job(rt: Runtime, job_id: Any) -> Outcome:
         rt.leases.forget(lease)
 
 
-def finish_without_lease(rt: Runtime, job_id: str, error: dict[str, Any], job: Job | None = None) -> int:
+def finish_without_lease(rt: Runtime, job_id: str, error: MultiLLMError, job: Job | None = None) -> int:
     """An error result for a job no attempt holds (unreadable, or past its deadline), so no caller is
     left waiting. Refused (LEASE_LOST) if an attempt holds it after all."""
-    now = time.time()
-    result = JobResult(job_id=job_id, status="failed", provider=job.provider if job else "",
-                       model=job.model if job else "", tenant=job.tenant if job else "default", error=error,
-                       timings=Timings(submitted_at=job.submitted_at if job else now, finished_at=now),
-                       path=[*job.path, f"{job.provider}/{job.model}"] if job else [])
-    s = rt.settings
-    seq = Publisher(rt.redis, job_id, "", 0, replay_max=s.replay_max, ttl=s.replay_ttl_s).finish(
-        "error", result.model_dump_json(), s.result_ttl_s, error=error)
+    result = error_result(job_id, error, job)
+    seq = rt.records.finish_unowned(job_id, result)
     if seq > 0:
         account(rt, result)
     return seq
@@ -163,12 +155,6 @@ def account(rt: Runtime, result: JobResult) -> None:
     """Metrics and usage analytics for a stored result."""
     metrics.record_result(result)
     record_usage(rt.redis, result)
-
-
-def _finish_unowned(rt: Runtime, job_id: str, exc: Exception) -> None:
-    error = {"code": "invalid_job", "type": type(exc).__name__, "message": str(exc)[:500],
-             "retryable": False, "fallback": False}
-    finish_without_lease(rt, job_id, error)
 
 
 class Attempt:

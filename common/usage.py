@@ -11,7 +11,7 @@ import redis
 from multillm.common import constants
 from multillm.common.jobs import JobResult
 
-USAGE_PREFIX = f"{constants.PREFIX}:usage"
+USAGE_PREFIX = constants.USAGE
 FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "latency_ms_sum")
 TTL_S = 400 * 86_400
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from multillm.common import constants
 from multillm.common.errors import ConfigurationError
 
-VAULT = f"{constants.PREFIX}:vault"
+VAULT = constants.VAULT
 
 
 class VaultError(ConfigurationError):

@@ -19,6 +19,7 @@ from celery import Celery
 from multillm.common import constants
 from multillm.common.admission import Admission
 from multillm.common.errors import ConfigurationError
+from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
@@ -30,15 +31,6 @@ from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
-
-# KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
-# The inflight entry makes an accepted job answered even if this process dies before enqueueing:
-# if no worker has taken it by its deadline, a reaper enqueues it (and it ends as deadline exceeded).
-_ACCEPT = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
-return 1
-"""
 
 
 def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
@@ -72,7 +64,9 @@ class MultiLLM:
         self.settings = settings or get_settings()
         self.url = resolve_redis_url(redis_url, self.settings)
         self.redis = redis.Redis.from_url(self.url)
-        self._accept = self.redis.register_script(_ACCEPT)
+        s = self.settings
+        self.records = JobRecords(self.redis, result_ttl_s=s.result_ttl_s, replay_max=s.replay_max,
+                                  replay_ttl_s=s.replay_ttl_s)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
@@ -151,14 +145,12 @@ class MultiLLM:
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
         job = validate_job(job)
-        if self._admission.enabled(job.provider) and not self.redis.exists(constants.job(job.job_id)):
+        if self._admission.enabled(job.provider) and not self.records.exists(job.job_id):
             self._admission.admit(job.tenant, job.provider, job.job_id)
-        ttl = int(job.deadline_s + self.settings.result_ttl_s)
-        if self._accept(keys=[constants.job(job.job_id), constants.INFLIGHT],
-                        args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]):
-            self._celery.send_task(f"multillm.chat.{job.provider}", args=[job.job_id],
+        if self.records.accept(job):
+            self._celery.send_task(constants.chat_task(job.provider), args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
 
     def job(self, job_id: str) -> JobHandle:
-        return JobHandle(job_id, self.redis, self.url)
+        return JobHandle(job_id, self.redis, self.url, self.records)

@@ -7,42 +7,19 @@ sequence number is the next one expected; on a gap, read the missing ones back f
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
 from multillm.common import constants
 from multillm.common.errors import JobError
-from multillm.common.jobs import JobResult, StreamMessage
-from multillm.common.stream import Publisher
+from multillm.common.job_record import JobRecords
+from multillm.common.jobs import JobResult
+from multillm.common.stream import Sequencer, StreamMessage
 
 POLL_S = 0.5  # silence after which the log is checked for anything pub/sub did not bring
-
-
-class Sequencer:
-    """Orders raw messages from pub/sub and the log into one gap-free, duplicate-free sequence."""
-
-    def __init__(self, after: int = 0) -> None:
-        self.last = after
-        self.finished = False
-
-    def accept(self, raw: bytes | str) -> StreamMessage | None:
-        """The message if it is the next one expected, else None (a duplicate or out of order)."""
-        data = json.loads(raw)
-        if data.get("seq", 0) != self.last + 1:
-            return None
-        message = StreamMessage.model_validate(data)
-        self.last = message.seq
-        self.finished = message.terminal
-        return message
-
-    def needs_log(self, raw: bytes | str) -> bool:
-        """A pub/sub message from beyond the next expected one: some were missed."""
-        return int(json.loads(raw).get("seq", 0)) > self.last + 1
 
 
 class JobTimeout(JobError):
@@ -50,10 +27,11 @@ class JobTimeout(JobError):
 
 
 class JobHandle:
-    def __init__(self, job_id: str, client: redis.Redis, url: str) -> None:
+    def __init__(self, job_id: str, client: redis.Redis, url: str, records: JobRecords | None = None) -> None:
         self.job_id = job_id
         self._redis = client
         self._url = url
+        self._records = records or JobRecords(client, result_ttl_s=86_400, replay_max=100_000, replay_ttl_s=86_400)
 
     def __repr__(self) -> str:
         return f"<JobHandle {self.job_id}>"
@@ -101,37 +79,17 @@ class JobHandle:
         return stored
 
     def stored_result(self) -> JobResult | None:
-        raw = self._redis.get(constants.result(self.job_id))
-        return JobResult.model_validate_json(raw) if raw else None
+        return self._records.result(self.job_id)
 
-    def cancel(self, ttl: int = 86_400) -> bool:
+    def cancel(self) -> bool:
         """Ask the job to stop. A job no worker has started ends at once; a running one between chunks.
 
-        True if the job had not finished yet."""
-        if self._redis.exists(constants.result(self.job_id)):
-            return False
-        self._redis.set(constants.cancel(self.job_id), "1", ex=ttl)
-        now = time.time()
-        error = {"code": "cancelled", "type": "JobCancelled", "message": f"job {self.job_id}: cancelled",
-                 "retryable": False, "fallback": False}
-        job = self._redis.get(constants.job(self.job_id))
-        meta: dict[str, Any] = json.loads(job) if job else {}
-        result = JobResult(job_id=self.job_id, status="cancelled", provider=meta.get("provider", ""),
-                           model=meta.get("model", ""), tenant=meta.get("tenant", "default"), attempts=0,
-                           error=error, timings={"submitted_at": meta.get("submitted_at", now), "finished_at": now})
-        # Succeeds only while no attempt holds the lease; a running attempt sees the cancel key instead.
-        Publisher(self._redis, self.job_id, "", 0, replay_max=100_000, ttl=ttl).finish(
-            "cancelled", result.model_dump_json(), ttl, error=error)
-        return True
+        True if the job was accepted and had not finished yet; an unknown id writes nothing."""
+        return self._records.cancel(self.job_id)
 
     def status(self) -> str:
         """queued, running, succeeded, failed, cancelled or unknown."""
-        result = self.stored_result()
-        if result is not None:
-            return result.status
-        if self._redis.exists(constants.lease(self.job_id)):
-            return "running"
-        return "queued" if self._redis.exists(constants.job(self.job_id)) else "unknown"
+        return self._records.status(self.job_id)
 
     async def astream(self, timeout: float | None = None, after: int = 0) -> AsyncIterator[StreamMessage]:
         """`stream` for asyncio callers (its own connection, same ordering rules)."""

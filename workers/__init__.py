@@ -1,4 +1,13 @@
-"""Celery workers: `celery -A multillm.workers worker -Q multillm.<provider> -P threads`."""
+"""Celery workers: `celery -A multillm.workers worker -Q multillm.<provider> -P threads`.
+
+    app.py            the Celery app: one queue and one chat task per provider, JSON only
+    tasks.py          the chat tasks (thin: run the job, turn a retry into a Celery retry)
+    beat.py           the health beat's task: probe providers, write the fallback order
+    signals.py        worker start-up: concurrency from settings, reaper, metrics server
+    reaper.py         re-enqueues jobs whose lease lapsed; presence key
+    broker.py         kombu's Redis transport, made to survive Redis restarts
+    gevent_compat.py  httpcore under the gevent pool
+"""
 
 from multillm.workers import gevent_compat as _gevent_compat  # noqa: F401  (before anything imports httpcore)
 from multillm.workers import signals as _signals  # noqa: F401  (connects start-up handlers)

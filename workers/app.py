@@ -19,7 +19,7 @@ MAX_JOB_DEADLINE_S = 86_400  # Job.deadline_s upper bound
 
 
 def chat_task_name(provider: str) -> str:
-    return f"multillm.chat.{provider}"
+    return constants.chat_task(provider)
 
 
 def make_app() -> Celery:

@@ -20,14 +20,14 @@ from multillm.workers.tasks import runtime
 
 log = logging.getLogger("multillm.health")
 
-HEALTH_LOCK = f"{constants.PREFIX}:health:lock"
-HEALTH_QUEUE = f"{constants.PREFIX}.health"
-HEALTH_RUNS = f"{constants.PREFIX}:health:runs"  # how many runs acted: lets operators see one beat acting
+HEALTH_LOCK = constants.HEALTH_LOCK
+HEALTH_QUEUE = constants.HEALTH_QUEUE
+HEALTH_RUNS = constants.HEALTH_RUNS  # how many runs acted: lets operators see one beat acting
 MODELS_TTL_S = 3600
 
 
 def models_key(provider: str) -> str:
-    return f"{constants.PREFIX}:models:{provider}"
+    return constants.models(provider)
 
 
 def probe(provider: str) -> bool:
@@ -65,14 +65,14 @@ def check_health() -> list[Health] | None:
     return healths
 
 
-@app.task(name="multillm.health", ignore_result=True)
+@app.task(name=constants.HEALTH_TASK, ignore_result=True)
 def health() -> str:
     healths = check_health()
     return "skipped" if healths is None else "checked"
 
 
-app.conf.task_routes = {**(app.conf.task_routes or {}), "multillm.health": {"queue": HEALTH_QUEUE}}
+app.conf.task_routes = {**(app.conf.task_routes or {}), constants.HEALTH_TASK: {"queue": HEALTH_QUEUE}}
 app.conf.beat_schedule = {
-    "health": {"task": "multillm.health", "schedule": get_settings().health_interval_s,
+    "health": {"task": constants.HEALTH_TASK, "schedule": get_settings().health_interval_s,
                "options": {"queue": HEALTH_QUEUE, "expires": get_settings().health_interval_s}},
 }

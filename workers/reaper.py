@@ -18,8 +18,8 @@ import time
 import redis
 
 from multillm.common import constants
-from multillm.common.errors import DeadlineExceeded
-from multillm.common.lease import attempts_key, lapsed_jobs
+from multillm.common.errors import DeadlineExceeded, InvalidJob
+from multillm.common.lease import attempts_key
 from multillm.common.runner import finish_without_lease, load_job
 from multillm.workers.app import app, chat_task_name
 from multillm.workers.tasks import runtime
@@ -32,16 +32,14 @@ def reap_once() -> list[str]:
     rt = runtime()
     requeued = []
     grace = max(10.0, 3 * rt.settings.lease_ttl_s)  # a claimed job no worker takes comes round again
-    for job_id in lapsed_jobs(rt.redis, grace=grace):
+    for job_id in rt.records.lapsed(grace_s=grace):
         try:
             job = load_job(rt, job_id)
-        except Exception as exc:  # unreadable: end it with an error rather than leave its caller waiting
-            finish_without_lease(rt, job_id, {"code": "invalid_job", "type": type(exc).__name__,
-                                              "message": str(exc)[:500], "retryable": False, "fallback": False})
+        except InvalidJob as exc:  # unreadable: end it with an error rather than leave its caller waiting
+            finish_without_lease(rt, job_id, exc)
             continue
         if time.time() >= job.deadline_at:
-            error = DeadlineExceeded(f"job {job_id}: deadline of {job.deadline_s:g}s passed").to_dict()
-            finish_without_lease(rt, job_id, error, job)
+            finish_without_lease(rt, job_id, DeadlineExceeded(f"job {job_id}: deadline of {job.deadline_s:g}s passed"), job)
             continue
         app.send_task(chat_task_name(job.provider), args=[job_id], queue=constants.queue(job.provider))
         log.warning("job %s: lease lapsed, re-enqueued on %s", job_id, constants.queue(job.provider))
@@ -84,7 +82,7 @@ def requeue_orphans() -> list[str]:
     for job_id in orphaned_messages(min_age_s=3 * rt.settings.lease_ttl_s):
         try:
             job = load_job(rt, job_id)
-        except Exception:
+        except InvalidJob:
             continue  # the reaper's deadline pass ends unreadable jobs
         app.send_task(chat_task_name(job.provider), args=[job_id], queue=constants.queue(job.provider))
         log.warning("job %s: its worker died before starting it; re-enqueued", job_id)

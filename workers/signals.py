@@ -22,7 +22,7 @@ def _concurrency_from_settings(sender: Any = None, conf: Any = None, options: An
     queues = options.get("queues") or []
     if isinstance(queues, str):
         queues = queues.split(",")
-    providers = [q.removeprefix("multillm.") for q in queues if q.startswith("multillm.")]
+    providers = [p for p in map(constants.provider_of_queue, queues) if p]
     settings = get_settings()
     known = [p for p in providers if p in settings.providers]
     if known:
@@ -54,7 +54,7 @@ def _mark_received(request: Any = None, **_: Any) -> None:
     rt = runtime()
     eta = getattr(request, "eta", None)
     delay = max(0.0, eta.timestamp() - time.time()) if eta is not None and hasattr(eta, "timestamp") else 0.0
-    rt.redis.zadd(constants.INFLIGHT, {job_id: time.time() + delay + 3 * rt.settings.lease_ttl_s}, xx=True)
+    rt.records.mark_received(job_id, start_within_s=delay + 3 * rt.settings.lease_ttl_s)
 
 
 @worker_ready.connect

@@ -32,7 +32,7 @@ from multillm.producers.client import MultiLLM
 __all__ = ["BATCH_PREFIX", "CHAT_OPTION_FIELDS", "BatchRun", "Line", "Progress", "Target", "job_id_for",
            "parse_line", "parse_targets", "read_lines", "run_id"]
 
-BATCH_PREFIX = f"{constants.PREFIX}:batch"
+BATCH_PREFIX = constants.BATCH
 SHOW_EVERY_S = 1.0  # progress is reported at least this often, so rates and ETAs stay current
 
 

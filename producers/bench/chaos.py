@@ -33,7 +33,7 @@ import httpx
 import redis
 
 from multillm.common import constants
-from multillm.common.jobs import StreamMessage
+from multillm.common.stream import StreamMessage
 from multillm.producers.client import MultiLLM
 from multillm.producers.handle import JobTimeout
 from multillm.producers.local.embedded import start_redis, stop, wait_for_redis

@@ -16,7 +16,8 @@ from typing import Any
 import redis
 
 from multillm.common import constants
-from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.jobs import JobResult
+from multillm.common.stream import StreamMessage
 from multillm.producers.bench.chaos import TERMINAL_STATUS, Seen, final_text, stream_problems
 
 # A result stored this long after the deadline still counts as on time: the reaper that ends a job

@@ -1,0 +1,1 @@
+"""The `multillm` command (typer + rich), one module per command group; `main.py` assembles them."""

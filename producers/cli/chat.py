@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from multillm.common.errors import ConfigurationError, MultiLLMError
-from multillm.common.jobs import JobResult, StreamMessage
+from multillm.common.jobs import JobResult
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.schemas import ChatOptions, Message, StreamEvent
 from multillm.common.settings import get_settings
+from multillm.common.stream import StreamMessage
 from multillm.common.validation import parse
 from multillm.producers.cli.connect import connect
 from multillm.producers.cli.exits import one_line_errors

@@ -98,7 +98,8 @@ def worker(
     if not redis_url:
         raise ConfigurationError("REDIS_URL: not set and no `multillm up` is running")
     n = concurrency or settings.provider(provider).concurrency
-    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", f"{constants.queue(provider)},multillm.health",
+    queues = f"{constants.queue(provider)},{constants.HEALTH_QUEUE}"
+    args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                          "-P", pool or settings.worker_pool, "-c", str(n), "-n", f"{provider}@%h",
                          "--without-gossip", "--without-mingle", "-l", settings.log_level)
     sys.stdout.flush()

@@ -109,7 +109,7 @@ class EmbeddedSystem:
         """A worker for `provider`'s queue (and the queues of `also`)."""
         concurrency = self.options.concurrency or self.settings.provider(provider).concurrency
         name = name or f"{provider}-{os.getpid()}-{len(self.processes)}"
-        queues = ",".join([*(constants.queue(p) for p in (provider, *also)), f"{constants.PREFIX}.health"])
+        queues = ",".join([*(constants.queue(p) for p in (provider, *also)), constants.HEALTH_QUEUE])
         args = python_module("celery", "-A", "multillm.workers", "worker", "-Q", queues,
                              "-P", self.options.pool, "-c", str(concurrency), "-n", f"{name}@%h",
                              "-l", self.settings.log_level, "--without-gossip", "--without-mingle")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from multillm.common.jobs import JobResult, StreamMessage, Timings
+from multillm.common.jobs import JobResult, Timings
+from multillm.common.stream import StreamMessage
 from multillm.producers.bench.chaos import Seen, final_text, stream_problems
 from multillm.producers.bench.soak_check import Submitted, Tally, check_consumer, check_job, figures
 

@@ -9,8 +9,8 @@ import pytest
 
 from multillm.common import constants
 from multillm.common.lease import ACQUIRED, FINISHED, HELD_ELSEWHERE, LeaseKeeper, lapsed_jobs
-from multillm.common.stream import ALREADY_FINISHED, LEASE_LOST, PUBLISHED_CANCELLED, Publisher
-from multillm.producers.handle import JobHandle, Sequencer
+from multillm.common.stream import ALREADY_FINISHED, LEASE_LOST, PUBLISHED_CANCELLED, Publisher, Sequencer
+from multillm.producers.handle import JobHandle
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_late_subscriber_replays_every_message_once_in_order(r):
 
 def test_a_publish_repeated_after_redis_ran_it_adds_nothing(r):
     """redis-py retries a command whose reply a dropped connection lost: the chunk must not appear twice."""
-    from multillm.common.stream import _PUBLISH, ALREADY_PUBLISHED
+    from multillm.common.stream.protocol import _PUBLISH, ALREADY_PUBLISHED
 
     _, pub = leased_publisher(r)
     assert pub.publish("delta", text="a") == 1

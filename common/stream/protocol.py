@@ -1,6 +1,11 @@
-"""Publishing a job's stream: each message gets the next sequence number, is appended to the
-replay log and published on the job's channel in one atomic step, and only by the attempt that
-holds the job's lease. The terminal message and the result are written together, once.
+"""The stream protocol, both ends.
+
+Writer (workers): each message gets the next sequence number, is appended to the replay log and
+published on the job's channel in one atomic step, and only by the attempt that holds the job's lease.
+The terminal message and the result are written together, once.
+
+Reader (consumers): subscribe to the channel first, then replay the log, and keep only messages whose
+sequence number is the next one expected (`Sequencer`); on a gap, read the missing ones back from the log.
 
 Lua because the four writes (INCR, RPUSH, LTRIM, PUBLISH) plus the lease and cancel checks must
 be one step for sequence numbers to have no gaps or duplicates across attempts.
@@ -17,6 +22,7 @@ from typing import Any
 import redis
 
 from multillm.common import constants
+from multillm.common.stream.schema import StreamMessage
 
 PUBLISHED_CANCELLED = -1
 LEASE_LOST = -2
@@ -197,3 +203,25 @@ class Publisher:
         finish_keys = [*self._keys[:4], constants.result(j), constants.INFLIGHT]
         args = [self.owner, body, self.replay_max, self.ttl, result, result_ttl, j]
         return int(self._finish(keys=finish_keys, args=args))
+
+
+class Sequencer:
+    """Orders raw messages from pub/sub and the log into one gap-free, duplicate-free sequence."""
+
+    def __init__(self, after: int = 0) -> None:
+        self.last = after
+        self.finished = False
+
+    def accept(self, raw: bytes | str) -> StreamMessage | None:
+        """The message if it is the next one expected, else None (a duplicate or out of order)."""
+        data = json.loads(raw)
+        if data.get("seq", 0) != self.last + 1:
+            return None
+        message = StreamMessage.model_validate(data)
+        self.last = message.seq
+        self.finished = message.terminal
+        return message
+
+    def needs_log(self, raw: bytes | str) -> bool:
+        """A pub/sub message from beyond the next expected one: some were missed."""
+        return int(json.loads(raw).get("seq", 0)) > self.last + 1

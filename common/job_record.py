@@ -1,0 +1,132 @@
+"""A job record's life in Redis, in one place: accept, load, mark received, re-enqueue, finish, cancel.
+
+    accept          a producer stores the job once (SET NX) with the time by which it must be answered
+                    (the `inflight` set), atomically: an accepted job is answered even if the producer
+                    dies before enqueueing it (the reaper enqueues it)
+    load            a worker reads the record and checks it again (it may not have come from a producer)
+    mark_received   a worker received the job's message: it must hold a lease within a few lease TTLs
+    lapsed          jobs whose lease lapsed, each claimed once for re-enqueue (`multillm.common.lease`)
+    finish_unowned  an error result for a job no attempt holds (unreadable, past its deadline, cancelled
+                    before it started); a running attempt finishes through its own `Publisher`
+    cancel          ask a job to stop: a queued job ends at once, a running one between chunks
+
+Every error result is built by `error_result`, from an error of the tree in `multillm.common.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from multillm.common import constants
+from multillm.common.errors import InvalidJob, JobCancelled, MultiLLMError
+from multillm.common.jobs import Job, JobResult, JobStatus, Timings
+from multillm.common.lease import lapsed_jobs
+from multillm.common.sanitize import sanitize_job
+from multillm.common.stream import Publisher
+
+# KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
+_ACCEPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
+return 1
+"""
+
+CANCEL_REPLAY_MAX = 100_000
+
+
+def error_result(job_id: str, error: MultiLLMError, job: Job | None = None, *, status: JobStatus = "failed",
+                 attempts: int = 0, submitted_at: float | None = None) -> JobResult:
+    """The result of a job that ended in `error` without an answer."""
+    now = time.time()
+    return JobResult(
+        job_id=job_id, status=status, provider=job.provider if job else "", model=job.model if job else "",
+        tenant=job.tenant if job else "default", attempts=attempts, error=error.to_dict(),
+        timings=Timings(submitted_at=job.submitted_at if job else (submitted_at or now), finished_at=now),
+        path=[*job.path, f"{job.provider}/{job.model}"] if job else [],
+    )
+
+
+def invalid(exc: Exception) -> InvalidJob:
+    """A record that cannot run, as an error of the tree (the cause's type named, its text cut short)."""
+    return InvalidJob(f"{type(exc).__name__}: {str(exc)[:500]}")
+
+
+class JobRecords:
+    """Job records in one Redis database, with the TTLs their results and replay logs live for."""
+
+    def __init__(self, client: redis.Redis, *, result_ttl_s: int, replay_max: int, replay_ttl_s: int) -> None:
+        self.redis = client
+        self.result_ttl_s = result_ttl_s
+        self.replay_max = replay_max
+        self.replay_ttl_s = replay_ttl_s
+        self._accept = client.register_script(_ACCEPT)
+
+    def accept(self, job: Job) -> bool:
+        """Store a new job; False if its id is taken (a resubmission: nothing is written)."""
+        ttl = int(job.deadline_s + self.result_ttl_s)
+        keys = [constants.job(job.job_id), constants.INFLIGHT]
+        return bool(self._accept(keys=keys, args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]))
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.redis.exists(constants.job(job_id)))
+
+    def load(self, job_id: str) -> Job:
+        """The stored job, checked again (a message may have reached the queue without a producer).
+
+        Raises InvalidJob for a record that is missing, unreadable or malformed."""
+        raw = self.redis.get(constants.job(job_id))
+        if raw is None:
+            raise InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
+        try:
+            return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
+        except (ValidationError, ValueError, MultiLLMError) as exc:
+            raise invalid(exc) from exc
+
+    def mark_received(self, job_id: str, start_within_s: float) -> None:
+        """A worker received the job: unless a lease is taken by then, the reaper re-enqueues it."""
+        self.redis.zadd(constants.INFLIGHT, {job_id: time.time() + start_within_s}, xx=True)
+
+    def lapsed(self, grace_s: float) -> list[str]:
+        """Jobs to re-enqueue: their lease lapsed; each is claimed for one caller for `grace_s`."""
+        return lapsed_jobs(self.redis, grace=grace_s)
+
+    def finish_unowned(self, job_id: str, result: JobResult, kind: str = "error") -> int:
+        """Store `result` and its terminal message for a job no attempt holds; the message's sequence
+        number, or ALREADY_FINISHED / LEASE_LOST (an attempt holds it after all) with nothing written."""
+        publisher = Publisher(self.redis, job_id, "", 0, replay_max=self.replay_max, ttl=self.replay_ttl_s)
+        return publisher.finish(kind, result.model_dump_json(), self.result_ttl_s, error=result.error)
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask the job to stop; True if it was accepted and has not finished. An unknown id writes nothing."""
+        if self.redis.exists(constants.result(job_id)) or not self.exists(job_id):
+            return False
+        self.redis.set(constants.cancel(job_id), "1", ex=self.result_ttl_s)
+        raw = self.redis.get(constants.job(job_id))
+        meta: dict[str, Any] = json.loads(raw) if raw else {}
+        try:
+            job: Job | None = Job.model_validate(meta)
+        except ValidationError:
+            job = None
+        error = JobCancelled(f"job {job_id}: cancelled")
+        result = error_result(job_id, error, job, status="cancelled", submitted_at=meta.get("submitted_at"))
+        # Succeeds only while no attempt holds the lease; a running attempt sees the cancel key instead.
+        self.finish_unowned(job_id, result, kind="cancelled")
+        return True
+
+    def result(self, job_id: str) -> JobResult | None:
+        raw = self.redis.get(constants.result(job_id))
+        return JobResult.model_validate_json(raw) if raw else None
+
+    def status(self, job_id: str) -> str:
+        """queued, running, succeeded, failed, cancelled or unknown."""
+        result = self.result(job_id)
+        if result is not None:
+            return result.status
+        if self.redis.exists(constants.lease(job_id)):
+            return "running"
+        return "queued" if self.exists(job_id) else "unknown"
