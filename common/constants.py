@@ -20,7 +20,11 @@ Workers, health and routing:
     multillm:models:{provider}   the provider's model list, cached for an hour
 Quotas, keys, usage, batches:
     multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
-    multillm:quota:tenant:{tenant}:...       per-tenant request windows
+    multillm:quota:tenant:{tenant}:...       per-tenant request windows (TENANT_RATE_LIMIT_*, at submit)
+    multillm:tenant:{tenant}:limits   a tenant's limits set with `multillm tenants limit` (hash: requests,
+                             window_ms, budget_usd), enforced by the accept script
+    multillm:tenant:{tenant}:accepted  jobs accepted in the tenant's window (sorted set by time)
+    multillm:tenant:{tenant}:spent     USD the tenant's finished jobs cost
     multillm:vault           encrypted provider keys per tenant
     multillm:usage:{day}     per-day usage totals
     multillm:batch:{id}      a batch run's state
@@ -42,6 +46,21 @@ BATCH = f"{PREFIX}:batch"
 
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
+
+
+TENANT = f"{PREFIX}:tenant"
+
+
+def tenant_limits(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:limits"
+
+
+def tenant_accepted(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:accepted"
+
+
+def tenant_spent(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:spent"
 
 
 def job(job_id: str) -> str:

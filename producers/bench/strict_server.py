@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *_: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path == "/_stats":
             w = self.server.window
             with w.lock:
@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, body)
         return self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         allowed, remaining, reset, retry = self.server.window.take()  # counted at arrival, before the body
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = rate_headers(self.server.style, self.server.window.limit, remaining, reset)

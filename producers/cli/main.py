@@ -17,6 +17,7 @@ from multillm.producers.cli.models import models
 from multillm.producers.cli.quotas import quotas
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.cli.system import up, worker
+from multillm.producers.cli.tenants import tenants_app
 from multillm.producers.cli.usage import usage
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ for command in (chat, submit, stream, result, cancel, models, up, worker, simula
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
+app.add_typer(tenants_app, name="tenants")
 
 
 @app.callback()
