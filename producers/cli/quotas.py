@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+import time
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -10,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from multillm.common.providers import SPECS
-from multillm.common.quota import Quota, rule_for
+from multillm.common.quota import Quota, QuotaRule, rule_for
 from multillm.common.settings import get_settings
 from multillm.producers.cli.exits import one_line_errors
 from multillm.producers.client import resolve_redis_url
@@ -18,30 +21,70 @@ from multillm.producers.simulator.config import SIMULATED_KEY
 
 
 @one_line_errors
-def quotas(provider: Annotated[str | None, typer.Option("--provider", "-p", help="One provider only")] = None) -> None:
-    """Show each provider key's limits, current use and cooldown, as every worker sees them.
+def quotas(
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="One provider only")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per provider key")] = False,
+) -> None:
+    """Show each provider key's limits, current use and cooldown, as every worker sees them, with what
+    the provider's own rate-limit headers last said and any configured limit corrected by them.
 
     Example: OPENAI_RPM=600 OPENAI_TPM=200000 multillm quotas -p openai
     """
     settings = get_settings()
-    client = redis.Redis.from_url(resolve_redis_url(None, settings))
-    quota = Quota(client)
-    table = Table(title="Quotas (shared by all workers)")
-    for column in ("provider", "key", "window", "used / limit", "concurrent", "cooldown"):
-        table.add_column(column)
+    quota = Quota(redis.Redis.from_url(resolve_redis_url(None, settings)))
+    rows = []
     for pid in [provider] if provider else list(SPECS):
         ps = settings.provider(pid)
         key = ps.api_key.get_secret_value() if ps.api_key else SIMULATED_KEY
         rule = rule_for(ps, key, settings.rate_limit)
-        use = quota.usage(rule)
-        windows = [w for w in rule.windows] or [None]
-        for w in windows:
-            if w is None:
-                table.add_row(pid, rule.key_id, "no limit", "", str(use["concurrent"]), f"{use['cooldown_s']:g}s")
-                continue
-            figures = use[w.name]
-            assert isinstance(figures, dict)
-            table.add_row(pid, rule.key_id, f"{w.name} ({w.window_ms / 1000:g}s)",
-                          f"{figures['used']:,} / {w.limit:,}",
-                          f"{use['concurrent']} / {rule.max_concurrent or '∞'}", f"{use['cooldown_s']:g}s")
-    Console().print(table)
+        rows.append(_figures(quota, rule))
+    if as_json or not sys.stdout.isatty():
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    Console().print(_windows_table(rows))
+    Console().print(_provider_table(rows))
+
+
+def _figures(quota: Quota, rule: QuotaRule) -> dict[str, Any]:
+    use = quota.usage(quota.effective(rule))
+    now_ms = time.time() * 1000
+    provider_view = {dim: {"limit": int(v["limit"]), "remaining": int(v["remaining"]),
+                           "reset_in_s": round(max(0.0, v["reset_at"] - now_ms) / 1000, 3),
+                           "period_s": v["period"] / 1000}
+                     for dim, v in use["provider"].items()}  # type: ignore[union-attr]
+    return {"provider": rule.provider, "key": rule.key_id, "learning": rule.learn,
+            "windows": {w.name: {**use[w.name], "configured": w.limit} for w in rule.windows},  # type: ignore[dict-item]
+            "corrections": use["corrections"], "concurrent": use["concurrent"], "max_concurrent": rule.max_concurrent,
+            "cooldown_s": use["cooldown_s"], "pending": use["pending"], "provider_says": provider_view,
+            "response_delay_ms": use["delay_ms"]}
+
+
+def _windows_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Quotas (shared by all workers)")
+    for column in ("provider", "key", "window", "used / limit", "concurrent", "cooldown", "awaiting headers"):
+        table.add_column(column)
+    for row in rows:
+        common = (f"{row['concurrent']} / {row['max_concurrent'] or '∞'}", f"{row['cooldown_s']:g}s", str(row["pending"]))
+        if not row["windows"]:
+            label = "learning from headers" if row["learning"] else "no limit"
+            table.add_row(row["provider"], row["key"], label, "", *common)
+        for name, w in row["windows"].items():
+            limit = f"{w['limit']:,}"
+            if w["limit"] < w["configured"]:
+                limit += f" (configured {w['configured']:,}, above the provider's)"
+            table.add_row(row["provider"], row["key"], f"{name} ({w['window_s']:g}s)", f"{w['used']:,} / {limit}", *common)
+    return table
+
+
+def _provider_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="What each provider's rate-limit headers last said")
+    for column in ("provider", "key", "counts", "limit", "remaining", "resets in", "period", "headers after (last/max)"):
+        table.add_column(column)
+    for row in rows:
+        delay = row["response_delay_ms"]
+        after = f"{delay.get('last_delay_ms', 0)} / {delay.get('max_delay_ms', 0)} ms" if delay else ""
+        for dim, v in row["provider_says"].items():
+            table.add_row(row["provider"], row["key"], dim, f"{v['limit']:,}", f"{v['remaining']:,}",
+                          f"{v['reset_in_s']:g}s", f"{v['period_s']:g}s", after)
+    return table
