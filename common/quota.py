@@ -206,6 +206,7 @@ class Quota:
         self._settle = client.register_script(SETTLE)
         self._reconcile = client.register_script(RECONCILE)
         self._views: dict[str, tuple[float, dict[str, dict[str, float]]]] = {}
+        self._corrected: set[tuple[str, str, int]] = set()
 
     def _window_keys(self, rule: QuotaRule, w: Window) -> list[str]:
         base = f"{w.scope or rule.scope()}:{w.name}"
@@ -272,9 +273,11 @@ class Quota:
         windows = []
         for w in rule.windows:
             limit = corrected_limit(w, views[w.counts]) if w.counts in views and w.scope is None else w.limit
-            if limit < w.limit and self.redis.hsetnx(f"{rule.scope()}:corrections", w.name, f"{w.limit}>{limit}"):
-                log.warning("%s quota %s: configured %d per %gs is above the provider's own limit; using %d",
-                            rule.provider, w.name, w.limit, w.window_ms / 1000, limit)
+            if limit < w.limit and (rule.scope(), w.name, limit) not in self._corrected:
+                self._corrected.add((rule.scope(), w.name, limit))
+                if self.redis.hsetnx(f"{rule.scope()}:corrections", w.name, f"{w.limit}>{limit}"):
+                    log.warning("%s quota %s: configured %d per %gs is above the provider's own limit; using %d",
+                                rule.provider, w.name, w.limit, w.window_ms / 1000, limit)
             windows.append(replace(w, limit=limit))
         return replace(rule, windows=tuple(windows))
 
