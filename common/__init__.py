@@ -13,8 +13,12 @@ Providers
     errors.py           the error tree (retryable, terminal, job errors)
     ratelimit_headers.py  providers' rate-limit headers, parsed
 Quotas, health and routing
-    quota.py            provider quotas in Redis (sliding windows, concurrency, cooldowns)
-    admission.py        per-tenant request limits at submit
+    quota.py            provider quotas in Redis (sliding windows stamped at the response, pacing,
+                        concurrency, cooldowns, steering by the provider's headers, learned limits)
+    quota_scripts.py    the quota's Lua scripts: acquire, settle (response headers arrived), reconcile
+    response_watch.py   the moment a provider's response headers arrive, handed to the job's quota
+    admission.py        per-tenant request limits at submit, from the producer's settings
+    tenant_limits.py    per-tenant request limits and budgets in Redis, enforced by the accept script
     retry.py            backoff and whether another attempt is worth it
     provider_health.py  rolling statistics, circuit breaker, score and fallback order
     routing.py          tiers, `auto` and the next hop of a fallback

@@ -20,6 +20,11 @@ Workers, health and routing:
     multillm:models:{provider}   the provider's model list, cached for an hour
 Quotas, keys, usage, batches:
     multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
+        ...:{window}:z|h|t   a window's log (reservation -> time), weights and total
+        ...:pending, :pending:h, :seq, :settled, :stats   calls awaiting their response headers, their
+                             order, recent answers, the measured delay to the headers
+        ...:view:{requests|tokens|input|output}, :corrections, :blind   what the provider's rate-limit
+                             headers last said, configured limits they lowered, a provider without them
     multillm:quota:tenant:{tenant}:...       per-tenant request windows (TENANT_RATE_LIMIT_*, at submit)
     multillm:tenant:{tenant}:limits   a tenant's limits set with `multillm tenants limit` (hash: requests,
                              window_ms, budget_usd), enforced by the accept script
