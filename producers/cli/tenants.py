@@ -45,8 +45,9 @@ def limit(
 
     Example: multillm tenants limit acme --requests 100 --window-ms 60000 --budget-usd 25
     """
+    wanted = TenantLimit(_tenant(tenant), requests, window_ms, budget_usd).check()  # before connecting
     store = _limits()
-    store.set(TenantLimit(_tenant(tenant), requests, window_ms, budget_usd))
+    store.set(wanted)
     _print([store.state(tenant)], as_json=False)
 
 
