@@ -61,7 +61,10 @@ def run_celery(workers: int, mode: str) -> dict[str, Any]:
             "429s": stats["rate_limited"].get("openai", 0)}
 
 
-def _litellm_worker(base: str, redis_port: int, until: float, out: Any, rpm: int = RPM, tpm: int | None = TPM) -> None:
+def _litellm_worker(base: str, redis_port: int, seconds: float, out: Any, ready: Any, rpm: int = RPM,
+                    tpm: int | None = TPM) -> None:
+    """One LiteLLM "worker": imports and builds its Router, waits for the others (importing litellm takes
+    seconds on a busy machine), then sends for `seconds`."""
     import asyncio
     import os
 
@@ -95,6 +98,8 @@ def _litellm_worker(base: str, redis_port: int, until: float, out: Any, rpm: int
         await asyncio.gather(*(one(done) for _ in range(16)))
         return done[0]
 
+    ready.wait()
+    until = time.time() + seconds
     out.put(asyncio.run(main()))
 
 
@@ -105,14 +110,14 @@ def run_litellm(workers: int) -> dict[str, Any]:
     config = SimulatorConfig(ttft_ms=20, tokens_per_second=0, quota_rpm=RPM, quota_tpm=TPM)
     try:
         with SimulatorServer(port=free_port(), config=config) as sim:
-            until = time.time() + SECONDS
             queue: Any = multiprocessing.Queue()
+            ready: Any = multiprocessing.Barrier(workers)
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-            procs = [multiprocessing.Process(target=_litellm_worker, args=(sim.base_urls()["openai"], port, until, queue))
+            procs = [multiprocessing.Process(target=_litellm_worker, args=(sim.base_urls()["openai"], port, SECONDS, queue, ready))
                      for _ in range(workers)]
             for p in procs:
                 p.start()
-            done = sum(queue.get(timeout=SECONDS + 60) for _ in procs)
+            done = sum(queue.get(timeout=SECONDS + 180) for _ in procs)
             for p in procs:
                 p.join(10)
             stats = sim.simulator.stats.as_dict()
@@ -132,14 +137,14 @@ def run_litellm_strict(workers: int) -> dict[str, Any]:
     redis_process, url = start_redis()
     try:
         with cpu_load(), strict_server(STRICT_LIMIT, STRICT_WINDOW_MS, "openai") as base:
-            until = time.time() + STRICT_WINDOWS * STRICT_WINDOW_MS / 1000
             queue: Any = multiprocessing.Queue()
+            ready: Any = multiprocessing.Barrier(workers)
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-            procs = [multiprocessing.Process(target=_litellm_worker, args=(f"{base}/v1", port, until, queue, rpm, None))
+            procs = [multiprocessing.Process(target=_litellm_worker, args=(f"{base}/v1", port, STRICT_WINDOWS * STRICT_WINDOW_MS / 1000, queue, ready, rpm, None))
                      for _ in range(workers)]
             for p in procs:
                 p.start()
-            done = sum(queue.get(timeout=STRICT_WINDOWS * STRICT_WINDOW_MS / 1000 + 120) for _ in procs)
+            done = sum(queue.get(timeout=STRICT_WINDOWS * STRICT_WINDOW_MS / 1000 + 180) for _ in procs)
             for p in procs:
                 p.join(10)
             stats = httpx.get(f"{base}/_stats", timeout=5).json()
