@@ -113,8 +113,8 @@ def run_litellm(workers: int) -> dict[str, Any]:
             queue: Any = multiprocessing.Queue()
             ready: Any = multiprocessing.Barrier(workers)
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-            procs = [multiprocessing.Process(target=_litellm_worker, args=(sim.base_urls()["openai"], port, SECONDS, queue, ready))
-                     for _ in range(workers)]
+            args = (sim.base_urls()["openai"], port, SECONDS, queue, ready)
+            procs = [multiprocessing.Process(target=_litellm_worker, args=args) for _ in range(workers)]
             for p in procs:
                 p.start()
             done = sum(queue.get(timeout=SECONDS + 180) for _ in procs)
@@ -140,8 +140,8 @@ def run_litellm_strict(workers: int) -> dict[str, Any]:
             queue: Any = multiprocessing.Queue()
             ready: Any = multiprocessing.Barrier(workers)
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-            procs = [multiprocessing.Process(target=_litellm_worker, args=(f"{base}/v1", port, STRICT_WINDOWS * STRICT_WINDOW_MS / 1000, queue, ready, rpm, None))
-                     for _ in range(workers)]
+            args = (f"{base}/v1", port, STRICT_WINDOWS * STRICT_WINDOW_MS / 1000, queue, ready, rpm, None)
+            procs = [multiprocessing.Process(target=_litellm_worker, args=args) for _ in range(workers)]
             for p in procs:
                 p.start()
             done = sum(queue.get(timeout=STRICT_WINDOWS * STRICT_WINDOW_MS / 1000 + 180) for _ in procs)
