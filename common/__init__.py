@@ -6,11 +6,14 @@ The job and its stream
     lease.py            which worker attempt owns a running job; lapsed leases for re-enqueue
     stream/             the stream protocol: message schema, writer (Publisher, Batcher), reader (Sequencer)
     constants.py        every Redis key, channel, queue and task name
-    runner.py           one delivery of a job: guards, the provider call, retry/fallback, the result
+    run/                one delivery of a job in steps: guards, quota slot, the call, retry/fallback, the result
+    preparation.py      what a job sends besides its messages (history, a cached answer) and leaves behind
+    conversations.py    conversations kept by id: turns in Redis, history trimmed to the context window
+    cache.py            the response cache: exact answers per tenant, keyed by the normalised request
 Providers
     providers/          the provider interface, the seven clients on three wire formats, the catalogue
     schemas.py          messages, chat options, tool calls, usage, provider events
-    errors.py           the error tree (retryable, terminal, job errors)
+    errors.py           the error tree (retryable, terminal, job errors) and the Steer branch
     ratelimit_headers.py  providers' rate-limit headers, parsed
 Quotas, health and routing
     quota.py            provider quotas in Redis (sliding windows stamped at the response, pacing,
@@ -19,7 +22,7 @@ Quotas, health and routing
     response_watch.py   the moment a provider's response headers arrive, handed to the job's quota
     admission.py        per-tenant request limits at submit, from the producer's settings
     tenant_limits.py    per-tenant request limits and budgets in Redis, enforced by the accept script
-    retry.py            backoff and whether another attempt is worth it
+    retry.py            the backoff delay before another attempt
     provider_health.py  rolling statistics, circuit breaker, score and fallback order
     routing.py          tiers, `auto` and the next hop of a fallback
 Input, keys, settings, observability

@@ -5,6 +5,7 @@
     │   └── UnknownProviderError / UnknownModelError
     ├── TenantRateLimited             a caller over its request limit at submit; nothing enqueued
     ├── TenantBudgetExceeded          a caller whose jobs have spent its budget; nothing enqueued
+    ├── ConversationBusy              another job of the conversation is unfinished; nothing enqueued
     ├── ProviderError                 a provider call failed; carries provider, model, job id
     │   ├── RetryableError            worth another attempt on the same provider
     │   │   ├── RateLimited           429 / RESOURCE_EXHAUSTED; retry_after + RateLimitInfo
@@ -20,14 +21,25 @@
     │       ├── PermissionDenied      403 / 402: key lacks access       (fallback allowed)
     │       ├── InvalidRequest        400 / 404 / 422                   (no fallback)
     │       │   └── ContextLengthExceeded                               (fallback allowed)
-    │       └── ContentFiltered       safety / refusal                  (fallback allowed)
+    │       ├── ContentFiltered       safety / refusal                  (fallback allowed)
+    │       └── RateLimitExceeded     not sent: a RATE_LIMIT_* window has no slot before the job's
+    │                                 deadline; code rate_limited, the configured message (fallback allowed)
     └── JobError                      how a job ended that is not a provider's doing
         ├── JobCancelled
         ├── DeadlineExceeded
         └── InvalidJob                a record no worker can run (unreadable, unknown provider, ...)
 
+    Steer                             not an error: tells the worker what to do with this delivery
+    ├── LeaseLost                     another attempt owns the job: stop and write nothing
+    └── QuotaWait                     the quota wait is longer than a slot should be held: back to the queue
+
 `retryable` says whether another attempt on the same provider may succeed; `fallback` whether the
-job may move to another provider. Messages name provider, model and job, never a key.
+job may move to another provider. Messages name provider, model and job, never a key; a
+RateLimitExceeded's message is the operator's configured one, word for word.
+
+Steer is a branch of its own, as Celery keeps Retry, Reject and Ignore apart from task errors: no
+job ends with one and none is stored, so `except MultiLLMError` never swallows one. JobCancelled is
+not a Steer: a cancelled job ends with a stored result (status cancelled) like any other error.
 """
 
 from __future__ import annotations
@@ -92,6 +104,13 @@ class TenantBudgetExceeded(MultiLLMError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "tenant": self.tenant, "spent_usd": self.spent_usd, "budget_usd": self.budget_usd}
+
+
+class ConversationBusy(MultiLLMError):
+    """A job was submitted on a conversation while an earlier job of it had not finished: the turns
+    would interleave, so the new job is refused before anything is enqueued."""
+
+    code = "conversation_busy"
 
 
 class ProviderError(MultiLLMError):
@@ -209,6 +228,18 @@ class ContentFiltered(TerminalError):
     fallback = True
 
 
+class RateLimitExceeded(TerminalError):
+    """A configured request window (RATE_LIMIT_*, <PREFIX>_RATE_LIMIT_*) has no slot before the job's
+    deadline. Nothing was sent; the message is the window's configured one (the seed's
+    RateLimitConfig.message), and `retry_after` the seconds until a slot frees."""
+
+    code = "rate_limited"
+    fallback = True  # another provider's window may have room
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 class JobError(MultiLLMError):
     code = "job_error"
 
@@ -225,6 +256,23 @@ class InvalidJob(JobError):
     """A job record that cannot run: unreadable, malformed, or naming no known provider."""
 
     code = "invalid_job"
+
+
+class Steer(Exception):
+    """Tells the worker what to do with this delivery; never stored, never shown to a caller."""
+
+
+class LeaseLost(Steer):
+    """Another attempt owns the job now; this one stops without writing anything."""
+
+
+class QuotaWait(Steer):
+    """The wait is longer than a worker slot should be held: hand the job back to the queue."""
+
+    def __init__(self, wait_s: float, reason: str) -> None:
+        super().__init__(f"quota {reason}: wait {wait_s:.2f}s")
+        self.wait_s = wait_s
+        self.reason = reason
 
 
 def error_class_for_code(code: str) -> type[MultiLLMError]:

@@ -2,10 +2,10 @@
 JSON when the handler does not write to a terminal (a container, a file, a log shipper) and a
 human line when it does.
 
-A JSON line: {"ts": "2026-11-25T11:03:52.637Z", "level": "WARNING", "logger": "multillm.runner",
+A JSON line: {"ts": "2026-11-25T11:03:52.637Z", "level": "WARNING", "logger": "multillm.run",
 "message": "...", "job_id": "...", "provider": "openai", "model": "gpt-4o-mini", "attempt": 2}; the job
-fields appear when the line was logged inside a job (`job_context`, set by the runner around an
-attempt) or passed with `extra=`, and "exc" holds a traceback.
+fields appear when the line was logged inside a job (`job_context`, set around each attempt) or
+passed with `extra=`, and "exc" holds a traceback.
 """
 
 from __future__ import annotations

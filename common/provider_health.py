@@ -46,7 +46,7 @@ def circuit_key(provider: str) -> str:
 
 
 @dataclass
-class Outcome:
+class CallOutcome:
     ok: bool
     latency_s: float
     ttft_s: float | None
@@ -68,7 +68,7 @@ class Circuit:
 
     def state(self, provider: str) -> str:
         data = {k.decode(): v.decode() for k, v in self.redis.hgetall(circuit_key(provider)).items()}
-        state = data.get("state", "closed")
+        state = str(data.get("state", "closed"))
         if state == "open" and time.time() >= float(data.get("until", 0)):
             return "half_open"
         return state
@@ -86,7 +86,7 @@ class Circuit:
         return bool(taken)
 
 
-def record_outcome(client: redis.Redis, provider: str, outcome: Outcome) -> None:
+def record_outcome(client: redis.Redis, provider: str, outcome: CallOutcome) -> None:
     key = stats_key(provider)
     pipe = client.pipeline(transaction=False)
     pipe.lpush(key, json.dumps(asdict(outcome)))
@@ -118,7 +118,7 @@ def _quantile(values: list[float], q: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def assess(provider: str, outcomes: list[Outcome], circuit: str, probe_ok: bool | None) -> Health:
+def assess(provider: str, outcomes: list[CallOutcome], circuit: str, probe_ok: bool | None) -> Health:
     """A score in [0, 1]: success rate, latency and 429 share of recent traffic, probe and circuit."""
     n = len(outcomes)
     ok = [o for o in outcomes if o.ok]
@@ -140,10 +140,10 @@ def assess(provider: str, outcomes: list[Outcome], circuit: str, probe_ok: bool 
                   circuit, probe_ok, n)
 
 
-def recent_outcomes(client: redis.Redis, provider: str, window_s: float) -> list[Outcome]:
+def recent_outcomes(client: redis.Redis, provider: str, window_s: float) -> list[CallOutcome]:
     """The last outcomes within `window_s` seconds: old failures stop counting once they age out."""
     since = time.time() - window_s
-    outcomes = [Outcome(**json.loads(raw)) for raw in client.lrange(stats_key(provider), 0, RECENT - 1)]
+    outcomes = [CallOutcome(**json.loads(raw)) for raw in client.lrange(stats_key(provider), 0, RECENT - 1)]
     return [o for o in outcomes if o.at >= since]
 
 

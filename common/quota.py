@@ -30,7 +30,7 @@ from typing import Literal
 import redis
 
 from multillm.common import constants
-from multillm.common.errors import DeadlineExceeded, InvalidRequest
+from multillm.common.errors import DeadlineExceeded, InvalidRequest, MultiLLMError, QuotaWait, RateLimitExceeded
 from multillm.common.quota_scripts import ACQUIRE, RECONCILE, SETTLE
 from multillm.common.ratelimit_headers import RateLimitInfo
 from multillm.common.settings import ProviderSettings, RateLimitConfig
@@ -69,6 +69,7 @@ class Window:
     # for providers such as Anthropic that limit input and output tokens per minute apart).
     counts: Literal["requests", "tokens", "input", "output"] = "requests"
     scope: str | None = None  # the Redis key prefix of a window not owned by one provider key
+    message: str | None = None  # a RateLimitConfig window's message: what a job it refuses ends with
 
     def weight(self, tokens: TokenCount) -> int:
         return {"requests": 1, "tokens": tokens.input + tokens.output, "input": tokens.input,
@@ -103,15 +104,6 @@ class Decision:
         return self.wait_s == 0
 
 
-class QuotaWait(Exception):
-    """The wait is longer than a worker slot should be held: hand the job back to the queue."""
-
-    def __init__(self, wait_s: float, reason: str) -> None:
-        super().__init__(f"quota {reason}: wait {wait_s:.2f}s")
-        self.wait_s = wait_s
-        self.reason = reason
-
-
 def pacing_window(rpm: int, burst: int | None) -> Window | None:
     """`burst` requests per 60 s x burst / rpm: the minute's requests spread evenly. By default a
     second's share (rpm / 60, at least 1), the shortest period providers are known to enforce over."""
@@ -136,9 +128,10 @@ def rule_for(ps: ProviderSettings, api_key: str, global_limit: RateLimitConfig) 
     if ps.otpm:
         windows.append(Window("otpm", ps.otpm, 60_000, counts="output"))
     if ps.rate_limit.enabled:
-        windows.append(Window("window", ps.rate_limit.max_requests, ps.rate_limit.window_ms))
+        windows.append(Window("window", ps.rate_limit.max_requests, ps.rate_limit.window_ms, message=ps.rate_limit.message))
     if global_limit.enabled:
-        windows.append(Window("global", global_limit.max_requests, global_limit.window_ms, scope=f"{QUOTA_PREFIX}:global"))
+        windows.append(Window("global", global_limit.max_requests, global_limit.window_ms, scope=f"{QUOTA_PREFIX}:global",
+                              message=global_limit.message))
     learn = not windows and not ps.max_concurrent
     return QuotaRule(ps.id, key_id(api_key), tuple(windows), ps.max_concurrent or 0, learn=learn)
 
@@ -152,6 +145,16 @@ def estimate_tokens(text_chars: int, max_tokens: int) -> TokenCount:
     """Prompt tokens are estimated at one per four characters (rounded up), output at its cap:
     what providers themselves count against a tokens-per-minute limit before answering."""
     return TokenCount(-(-text_chars // 4), max_tokens)
+
+
+def past_deadline(rule: QuotaRule, decision: Decision) -> MultiLLMError:
+    """Why a job ends when its slot would come after its deadline: a RateLimitConfig window refuses it
+    with its configured message; any other wait (rpm, tpm, concurrency, cooldown) is a missed deadline."""
+    window = next((w for w in rule.windows if w.name == decision.reason), None)
+    if window is not None and window.message is not None:
+        return RateLimitExceeded(window.message, provider=rule.provider,
+                                 rate_limit=RateLimitInfo(retry_after=round(decision.wait_s, 3)))
+    return DeadlineExceeded(f"quota ({decision.reason}) would delay the job past its deadline")
 
 
 def view_figures(info: RateLimitInfo | None) -> list[int]:
@@ -335,7 +338,7 @@ class Quota:
                 raise InvalidRequest(f"needs {tokens.input} input and {tokens.output} output tokens, more than the "
                                      f"{rule.provider} quota allows per {decision.reason} window")
             if time.time() + decision.wait_s >= deadline_at:
-                raise DeadlineExceeded(f"quota ({decision.reason}) would delay the job past its deadline")
+                raise past_deadline(rule, decision)
             if decision.wait_s > inline_wait_s:
                 raise QuotaWait(decision.wait_s, decision.reason)
             sleep(decision.wait_s)

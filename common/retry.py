@@ -1,5 +1,6 @@
-"""How long to wait before the next attempt: exponential backoff with full jitter, never sooner
-than the provider's retry-after, never past the job's deadline."""
+"""How long to wait before the next attempt: exponential backoff with jitter, never sooner than the
+provider's retry-after. Whether to wait at all (attempts left, the deadline) is decided in
+multillm.common.run.decision."""
 
 from __future__ import annotations
 
@@ -14,8 +15,5 @@ def backoff_delay(attempt: int, retry_after: float | None = None, rng: random.Ra
     rng = rng or random.Random()
     ceiling = min(CAP_S, BASE_S * 2 ** max(0, attempt - 1))
     delay = ceiling * (0.5 + rng.random() / 2)
-    return max(delay, retry_after or 0.0)
+    return float(max(delay, retry_after or 0.0))
 
-
-def worth_retrying(attempt: int, max_attempts: int, delay: float, seconds_left: float) -> bool:
-    return attempt < max_attempts and delay < seconds_left

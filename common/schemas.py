@@ -1,4 +1,4 @@
-"""The shapes everything agrees on: messages, chat options, stream events and results.
+"""The shapes everything agrees on: messages, chat options, provider events and results.
 
 Everything here is pydantic and crosses process boundaries as JSON. Options forbid unknown fields so
 a misspelt parameter is an error at the edge, never silently lost.
@@ -134,7 +134,7 @@ class ProviderConfig(ChatOptions):
     """The seed's ProviderConfig: options plus the key and a required model."""
 
     api_key: SecretStr
-    model: str  # type: ignore[assignment]
+    model: str
 
 
 class Usage(Strict):
@@ -157,7 +157,7 @@ class ToolCallDelta(Strict):
     arguments: str = ""
 
 
-class StreamEvent(Strict):
+class ProviderEvent(Strict):
     """One thing that happened in a provider stream, in the provider's own order."""
 
     type: Literal["delta", "tool_call_delta", "tool_call", "usage", "finish", "error"]

@@ -11,26 +11,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from multillm.common import constants
 from multillm.common.admission import Admission
+from multillm.common.cache import ResponseCache
+from multillm.common.conversations import ConversationInfo, Conversations, check_id
 from multillm.common.errors import ConfigurationError
 from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
-from multillm.common.routing import candidates, model_for
+from multillm.common.routing import Policy, candidates, model_for
 from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
+
+REDIS_RETRIES = 30  # with the backoff below, about 20 s of Redis being away before a command fails
 
 
 def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
@@ -63,15 +69,21 @@ class MultiLLM:
     def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.url = resolve_redis_url(redis_url, self.settings)
-        self.redis = redis.Redis.from_url(self.url)
+        # Ride out a Redis restart: commands are retried on a lost connection for about 20 s.
+        retry = Retry(EqualJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES)
+        self.redis = redis.Redis.from_url(self.url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         s = self.settings
         self.records = JobRecords(self.redis, result_ttl_s=s.result_ttl_s, replay_max=s.replay_max,
                                   replay_ttl_s=s.replay_ttl_s)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
+        self.conversations = Conversations(self.redis, self.settings.conversation_ttl_s)
+        self.cache = ResponseCache(self.redis, self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
-                                 broker_connection_retry_on_startup=True)
+                                 broker_connection_retry_on_startup=True,
+                                 task_publish_retry_policy={"max_retries": REDIS_RETRIES, "interval_start": 0,
+                                                            "interval_step": 0.2, "interval_max": 1.0})
 
     def close(self) -> None:
         self.redis.close()
@@ -97,7 +109,8 @@ class MultiLLM:
             raise ConfigurationError(f"policy: {policy!r} is not one of health, latency, cost")
         order = read_order(self.redis, list(self.settings.providers))
         down = {p for p in order if self._circuit.state(p) == "open"}
-        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis)) if c[0] not in down]
+        chosen_policy = cast(Policy, policy)  # checked just above
+        pairs = [c for c in candidates(tier or "fast", order, chosen_policy, tiers, read_health(self.redis)) if c[0] not in down]
         if not pairs:
             raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
         return pairs[0]
@@ -116,13 +129,19 @@ class MultiLLM:
         tier: str | None = None,
         policy: str = "health",
         fallback: bool | None = None,
+        conversation: str | None = None,
+        cache: bool | str | None = None,
         **options: Any,
     ) -> JobHandle:
         """Validate and enqueue one chat; `options` are ChatOptions fields (temperature, max_tokens...).
 
         `provider` may be `auto` (chosen by `policy`: health, latency or cost) and `tier` a model tier
         (fast, smart, vision). Fallback to other providers is on for `auto` and tiers, off for a named
-        provider and model unless `fallback=True`."""
+        provider and model unless `fallback=True`.
+
+        `conversation` names a conversation of the tenant: its history is sent before `prompt`, and the
+        answer is added to it. `cache=True` lets the response cache answer when temperature is 0,
+        `cache="always"` whatever the temperature, `cache=False` never; None: the tenant's default."""
         chosen, model = self.route(provider, model, tier, policy)
         data: dict[str, Any] = {
             "provider": chosen,
@@ -135,6 +154,8 @@ class MultiLLM:
             "deadline_s": deadline_s or self.settings.job_deadline_s,
             "max_attempts": max_attempts or self.settings.max_attempts,
             "metadata": metadata or {},
+            "conversation": check_id(conversation) if conversation is not None else None,
+            "cache": cache_mode(cache),
         }
         if job_id is not None:
             data["job_id"] = job_id
@@ -143,14 +164,52 @@ class MultiLLM:
     def submit_job(self, job: Job) -> JobHandle:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
-        Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
+        Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its TENANT_RATE_LIMIT_*
+        or the request limit stored for it (`multillm tenants limit`), and TenantBudgetExceeded once its
+        finished jobs have cost its stored budget."""
         job = validate_job(job)
+        if job.conversation is not None:  # one job at a time per conversation: ConversationBusy otherwise
+            hold_s = job.deadline_s + self.settings.result_ttl_s
+            self.conversations.claim(job.tenant, job.conversation, job.job_id, hold_s)
         if self._admission.enabled(job.provider) and not self.records.exists(job.job_id):
             self._admission.admit(job.tenant, job.provider, job.job_id)
-        if self.records.accept(job):
+        if self.records.accept(job) or self._stored_by_this_call(job):
             self._celery.send_task(constants.chat_task(job.provider), args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
 
+    def _stored_by_this_call(self, job: Job) -> bool:
+        """The accept ran but its reply was lost (Redis died after writing it) and the retry found the
+        record: it is this very job (same submit time) and no worker has touched it, so it still needs
+        enqueueing. A job enqueued twice runs once (a second delivery is a no-op)."""
+        return self.redis.get(constants.job(job.job_id)) == job.model_dump_json().encode()
+
     def job(self, job_id: str) -> JobHandle:
         return JobHandle(job_id, self.redis, self.url, self.records)
+
+    def conversation(self, conversation_id: str, tenant: str = "default") -> ConversationInfo:
+        """A conversation with every stored turn; ConfigurationError when there is none by that id."""
+        found = self.conversations.info(tenant, check_id(conversation_id), with_history=True)
+        if found is None:
+            raise ConfigurationError(f"conversation {conversation_id}: not found (never used, expired or deleted)")
+        return found
+
+    def list_conversations(self, tenant: str = "default") -> list[ConversationInfo]:
+        return self.conversations.list(tenant)
+
+    def fork_conversation(self, conversation_id: str, new_id: str, *, at_turn: int | None = None,
+                          tenant: str = "default") -> ConversationInfo:
+        """A new conversation with the first `at_turn` turns (all if None) of `conversation_id`."""
+        return self.conversations.fork(tenant, check_id(conversation_id), new_id, at_turn)
+
+    def delete_conversation(self, conversation_id: str, tenant: str = "default") -> bool:
+        return self.conversations.delete(tenant, check_id(conversation_id))
+
+
+def cache_mode(cache: bool | str | None) -> str | None:
+    """`cache=` as the job stores it: True -> on, False -> off; on, off and always as they are."""
+    if cache is None or isinstance(cache, bool):
+        return None if cache is None else ("on" if cache else "off")
+    if cache not in ("on", "off", "always"):
+        raise ConfigurationError(f"cache: {cache!r} is not one of True, False, 'on', 'off', 'always'")
+    return cache

@@ -20,7 +20,7 @@ import redis
 from multillm.common import constants
 from multillm.common.errors import DeadlineExceeded, InvalidJob
 from multillm.common.lease import attempts_key
-from multillm.common.runner import finish_without_lease, load_job
+from multillm.common.run import finish_without_lease, load_job
 from multillm.workers.app import app, chat_task_name
 from multillm.workers.tasks import runtime
 

@@ -1,5 +1,5 @@
-"""The chat tasks: thin. Validate the payload, run the job (common.runner), turn a retryable
-failure into a Celery retry. One task per provider so each has its own `rate_limit`."""
+"""The chat tasks: thin. Validate the payload, run the job (multillm.common.run), turn its delivery
+into a Celery retry or a task on the next provider's queue. One task per provider so each has its own `rate_limit`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from celery import Task
 
 from multillm.common import constants
 from multillm.common.providers import SPECS
-from multillm.common.runner import Runtime, run_job
+from multillm.common.run import Runtime, run_job
 from multillm.common.settings import get_settings
 from multillm.workers.app import app, chat_task_name
 
@@ -34,19 +34,19 @@ def runtime() -> Runtime:
 def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
     if args or kwargs:
         log.error("task %s: unexpected arguments ignored", task.request.id)
-    outcome = run_job(runtime(), job_id)
-    if outcome.next_provider is not None:
-        app.send_task(chat_task_name(outcome.next_provider), args=[job_id], queue=constants.queue(outcome.next_provider))
-        return outcome.status
-    if outcome.retry_in is not None:
-        raise task.retry(countdown=outcome.retry_in, max_retries=None)
-    return outcome.status
+    delivery = run_job(runtime(), job_id)
+    if delivery.next_provider is not None:
+        app.send_task(chat_task_name(delivery.next_provider), args=[job_id], queue=constants.queue(delivery.next_provider))
+        return delivery.status
+    if delivery.retry_in is not None:
+        raise task.retry(countdown=delivery.retry_in, max_retries=None)
+    return delivery.status
 
 
 def _register(provider: str) -> Task:
-    limit = get_settings().provider(provider).task_rate_limit
+    # The rate limit comes from task_annotations (workers/app.py), read when the app is configured.
     # Redis errors (a restart, a failover) are retried with backoff until Redis answers again.
-    return app.task(_chat, name=chat_task_name(provider), bind=True, rate_limit=limit,
+    return app.task(_chat, name=chat_task_name(provider), bind=True,
                     acks_late=True, reject_on_worker_lost=True, autoretry_for=(redis.RedisError,),
                     retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=None)
 

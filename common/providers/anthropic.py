@@ -44,7 +44,7 @@ from multillm.common.schemas import (
     FinishReason,
     ImagePart,
     Message,
-    StreamEvent,
+    ProviderEvent,
     TextPart,
     ToolCall,
     ToolCallDelta,
@@ -53,7 +53,7 @@ from multillm.common.schemas import (
 
 log = logging.getLogger("multillm.providers")
 
-DEFAULT_MAX_TOKENS = 4096  # the runner reserves quota with the same cap (runner.job_tokens)
+DEFAULT_MAX_TOKENS = 4096  # the runner reserves quota with the same cap (run/slot.py, job_tokens)
 MAX_TEMPERATURE = 1.0
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -180,7 +180,7 @@ class AnthropicProvider(LLMProvider):
                 continue
             body[name] = value
 
-    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[StreamEvent]:
+    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[ProviderEvent]:
         body = self.request_body(messages, options, stream=True)
         call = Call(self.spec.id, body["model"], job_id, self.timeouts)
         url = self.base_url + self.spec.chat_path
@@ -188,7 +188,7 @@ class AnthropicProvider(LLMProvider):
                          headers=self._headers_for(self._api_key)) as response:
             yield from with_assembled_tool_calls(self._events(call, response, bool(options.response_schema)))
 
-    def _events(self, call: Call, response: httpx.Response, json_answer: bool) -> Iterator[StreamEvent]:
+    def _events(self, call: Call, response: httpx.Response, json_answer: bool) -> Iterator[ProviderEvent]:
         state = _StreamState(call, json_answer)
         for sse in iter_sse(call, response):
             if sse.event == "ping":
@@ -239,7 +239,7 @@ class _StreamState:
         self.text_seen = False
         self.stopped = False
 
-    def feed(self, data: Any) -> Iterator[StreamEvent]:
+    def feed(self, data: Any) -> Iterator[ProviderEvent]:
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "error" or not isinstance(data, dict):
             raise _raise_for(self.call, data)
@@ -255,18 +255,18 @@ class _StreamState:
         elif kind == "message_stop":
             self.stopped = True
 
-    def _block_start(self, index: int, block: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _block_start(self, index: int, block: dict[str, Any]) -> Iterator[ProviderEvent]:
         self.call.got_content = True
         if block.get("type") == "tool_use" and self.json_answer and block.get("name") == JSON_TOOL:
             self.json_blocks.add(index)
         elif block.get("type") == "tool_use":
             self.tool_blocks.add(index)
             delta = ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))
-            yield StreamEvent(type="tool_call_delta", tool_call_delta=delta)
+            yield ProviderEvent(type="tool_call_delta", tool_call_delta=delta)
         elif block.get("type") == "text" and block.get("text"):
             yield from self._text(str(block["text"]))
 
-    def _block_delta(self, index: int, delta: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _block_delta(self, index: int, delta: dict[str, Any]) -> Iterator[ProviderEvent]:
         self.call.got_content = True  # thinking counts: the model is working, not stalled
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
@@ -275,27 +275,27 @@ class _StreamState:
             yield from self._text(str(delta["partial_json"]))
         elif kind == "input_json_delta" and index in self.tool_blocks and delta.get("partial_json"):
             fragment = ToolCallDelta(index=index, arguments=str(delta["partial_json"]))
-            yield StreamEvent(type="tool_call_delta", tool_call_delta=fragment)
+            yield ProviderEvent(type="tool_call_delta", tool_call_delta=fragment)
 
-    def _text(self, text: str) -> Iterator[StreamEvent]:
+    def _text(self, text: str) -> Iterator[ProviderEvent]:
         self.text_seen = True
-        yield StreamEvent(type="delta", text=text)
+        yield ProviderEvent(type="delta", text=text)
 
     def _add_usage(self, data: Any) -> None:
         if isinstance(data, dict):
             self.usage = merge_usage(self.usage, _usage(data))
 
-    def finish(self) -> Iterator[StreamEvent]:
+    def finish(self) -> Iterator[ProviderEvent]:
         if not self.stopped:
             raise self.call.error(StreamInterrupted, "stream ended before message_stop")
         if self.usage is not None:
-            yield StreamEvent(type="usage", usage=self.usage)
+            yield ProviderEvent(type="usage", usage=self.usage)
         reason = STOP_REASONS.get(self.stop_reason or "end_turn", "stop")
         if self.json_blocks and self.stop_reason == "tool_use":
             reason = "stop"  # the forced tool was the answer, not a call to make
         if reason == "content_filter" and not self.text_seen:
             raise self.call.error(ContentFiltered, "the model refused to answer", provider_code=self.stop_reason)
-        yield StreamEvent(type="finish", finish_reason=reason, native_finish_reason=self.stop_reason)
+        yield ProviderEvent(type="finish", finish_reason=reason, native_finish_reason=self.stop_reason)
 
 
 def _usage(data: dict[str, Any]) -> Usage:

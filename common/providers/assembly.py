@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from multillm.common.schemas import ChatResult, StreamEvent, ToolCall, ToolCallDelta, Usage
+from multillm.common.schemas import ChatResult, ProviderEvent, ToolCall, ToolCallDelta, Usage
 
 
 class ToolCallAssembler:
@@ -35,7 +35,7 @@ class ToolCallAssembler:
         return calls
 
 
-def with_assembled_tool_calls(events: Iterable[StreamEvent]) -> Iterator[StreamEvent]:
+def with_assembled_tool_calls(events: Iterable[ProviderEvent]) -> Iterator[ProviderEvent]:
     """Pass every event through; before the finish event, emit each assembled tool call whole."""
     assembler = ToolCallAssembler()
     for event in events:
@@ -43,11 +43,11 @@ def with_assembled_tool_calls(events: Iterable[StreamEvent]) -> Iterator[StreamE
             assembler.add(event.tool_call_delta)
         elif event.type == "finish" and assembler:
             for call in assembler.complete():
-                yield StreamEvent(type="tool_call", tool_call=call)
+                yield ProviderEvent(type="tool_call", tool_call=call)
         yield event
 
 
-def collect(provider: str, model: str, events: Iterable[StreamEvent]) -> ChatResult:
+def collect(provider: str, model: str, events: Iterable[ProviderEvent]) -> ChatResult:
     """Fold a stream (already assembled) into one result."""
     text: list[str] = []
     result = ChatResult(provider=provider, model=model)

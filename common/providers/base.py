@@ -17,7 +17,7 @@ import httpx
 
 from multillm.common.errors import ConfigurationError, UnknownModelError
 from multillm.common.providers.assembly import collect
-from multillm.common.schemas import ChatOptions, ChatResult, Message, ProviderConfig, StreamEvent
+from multillm.common.schemas import ChatOptions, ChatResult, Message, ProviderConfig, ProviderEvent
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class LLMProvider(ABC):
 
     def stream_chat(
         self, messages: Sequence[Message], options: ChatOptions | None = None, *, job_id: str = ""
-    ) -> Iterator[StreamEvent]:
+    ) -> Iterator[ProviderEvent]:
         """Stream events: deltas, tool-call deltas then whole tool calls, usage, one finish."""
         options = options or ChatOptions()
         self._check_messages(messages)
@@ -189,7 +189,7 @@ class LLMProvider(ABC):
     def _fetch_models(self, headers: dict[str, str]) -> list[str]: ...
 
     @abstractmethod
-    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[StreamEvent]: ...
+    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[ProviderEvent]: ...
 
     @abstractmethod
     def _complete(self, messages: list[Message], options: ChatOptions, job_id: str) -> ChatResult: ...

@@ -48,7 +48,7 @@ from multillm.common.schemas import (
     FinishReason,
     ImagePart,
     Message,
-    StreamEvent,
+    ProviderEvent,
     TextPart,
     Tool,
     ToolCall,
@@ -183,7 +183,7 @@ class GeminiProvider(LLMProvider):
             config["responseJsonSchema"] = options.response_schema
         return config
 
-    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[StreamEvent]:
+    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[ProviderEvent]:
         model = options.model or self.spec.default_model
         body = self.request_body(messages, options)
         call = Call(self.spec.id, model, job_id, self.timeouts)
@@ -191,7 +191,7 @@ class GeminiProvider(LLMProvider):
                          json=body, headers=self._headers_for(self._api_key)) as response:
             yield from with_assembled_tool_calls(self._events(call, response))
 
-    def _events(self, call: Call, response: httpx.Response) -> Iterator[StreamEvent]:
+    def _events(self, call: Call, response: httpx.Response) -> Iterator[ProviderEvent]:
         state = _StreamState(call)
         for sse in iter_sse(call, response):
             yield from state.feed(parse_event_json(call, sse.data))
@@ -218,7 +218,7 @@ class _StreamState:
         self.tool_count = 0
         self.text_seen = False
 
-    def feed(self, chunk: Any) -> Iterator[StreamEvent]:
+    def feed(self, chunk: Any) -> Iterator[ProviderEvent]:
         if not isinstance(chunk, dict) or "error" in chunk:
             raise _raise_for(self.call, chunk)
         if isinstance(chunk.get("usageMetadata"), dict):
@@ -230,7 +230,7 @@ class _StreamState:
             yield from self._parts((candidate.get("content") or {}).get("parts") or [])
             self.native = candidate.get("finishReason") or self.native
 
-    def _parts(self, parts: list[Any]) -> Iterator[StreamEvent]:
+    def _parts(self, parts: list[Any]) -> Iterator[ProviderEvent]:
         for part in parts:
             if not isinstance(part, dict):
                 continue
@@ -241,27 +241,27 @@ class _StreamState:
                 yield self._tool_call(part["functionCall"])
             elif part.get("text"):
                 self.text_seen = True
-                yield StreamEvent(type="delta", text=str(part["text"]))
+                yield ProviderEvent(type="delta", text=str(part["text"]))
 
-    def _tool_call(self, function: dict[str, Any]) -> StreamEvent:
+    def _tool_call(self, function: dict[str, Any]) -> ProviderEvent:
         index = self.tool_count
         self.tool_count += 1
         delta = ToolCallDelta(index=index, id=str(function.get("id") or f"call_{index}"), name=function.get("name"),
                               arguments=json.dumps(function.get("args") or {}))
-        return StreamEvent(type="tool_call_delta", tool_call_delta=delta)
+        return ProviderEvent(type="tool_call_delta", tool_call_delta=delta)
 
-    def finish(self) -> Iterator[StreamEvent]:
+    def finish(self) -> Iterator[ProviderEvent]:
         if self.native is None:
             raise self.call.error(StreamInterrupted, "stream ended before a finishReason")
         if self.usage is not None:
-            yield StreamEvent(type="usage", usage=self.usage)
+            yield ProviderEvent(type="usage", usage=self.usage)
         reason = FINISH_REASONS.get(self.native, "stop")
         if self.native == "STOP" and self.tool_count:
             reason = "tool_calls"
         if reason == "content_filter" and not self.text_seen:
             raise self.call.error(ContentFiltered, f"the answer was blocked ({self.native})",
                                   provider_code=self.native)
-        yield StreamEvent(type="finish", finish_reason=reason, native_finish_reason=self.native)
+        yield ProviderEvent(type="finish", finish_reason=reason, native_finish_reason=self.native)
 
 
 def _usage(data: dict[str, Any]) -> Usage:

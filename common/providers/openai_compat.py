@@ -19,7 +19,7 @@ from multillm.common.errors import ContentFiltered, ContextLengthExceeded, Permi
 from multillm.common.providers.assembly import with_assembled_tool_calls
 from multillm.common.providers.base import LLMProvider
 from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
-from multillm.common.schemas import ChatOptions, ChatResult, FinishReason, Message, StreamEvent, ToolCall, ToolCallDelta, Usage
+from multillm.common.schemas import ChatOptions, ChatResult, FinishReason, Message, ProviderEvent, ToolCall, ToolCallDelta, Usage
 
 log = logging.getLogger("multillm.providers")
 
@@ -119,7 +119,7 @@ class OpenAICompatProvider(LLMProvider):
         out = [{"role": "system", "content": options.system_prompt}] if options.system_prompt else []
         return out + [_message(m) for m in messages]
 
-    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[StreamEvent]:
+    def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[ProviderEvent]:
         body = self.request_body(messages, options, stream=True)
         call = Call(self.spec.id, body["model"], job_id, self.timeouts)
         url = self.base_url + self.spec.chat_path
@@ -127,8 +127,8 @@ class OpenAICompatProvider(LLMProvider):
                          headers=self._headers_for(self._api_key)) as response:
             yield from with_assembled_tool_calls(self._events(call, response))
 
-    def _events(self, call: Call, response: httpx.Response) -> Iterator[StreamEvent]:
-        finish: StreamEvent | None = None
+    def _events(self, call: Call, response: httpx.Response) -> Iterator[ProviderEvent]:
+        finish: ProviderEvent | None = None
         usage: Usage | None = None
         text_seen = False
         done = False
@@ -152,8 +152,8 @@ class OpenAICompatProvider(LLMProvider):
         if finish is None and not done:
             raise call.error(StreamInterrupted, "stream ended before a finish reason")
         if usage is not None:
-            yield StreamEvent(type="usage", usage=usage)
-        finish = finish or StreamEvent(type="finish", finish_reason="stop", native_finish_reason=None)
+            yield ProviderEvent(type="usage", usage=usage)
+        finish = finish or ProviderEvent(type="finish", finish_reason="stop", native_finish_reason=None)
         if finish.finish_reason == "content_filter" and not text_seen:
             raise call.error(ContentFiltered, "the provider's content filter blocked the answer")
         yield finish
@@ -188,14 +188,14 @@ def _stream_error(call: Call, chunk: Any) -> ProviderError:
     return error
 
 
-def _choice_events(choice: dict[str, Any]) -> Iterator[StreamEvent]:
+def _choice_events(choice: dict[str, Any]) -> Iterator[ProviderEvent]:
     delta = choice.get("delta") or {}
     text = delta.get("content") or delta.get("refusal") or choice.get("text")  # Together via HF: `text`
     if text:
-        yield StreamEvent(type="delta", text=text)
+        yield ProviderEvent(type="delta", text=text)
     for fragment in delta.get("tool_calls") or []:
         function = fragment.get("function") or {}
-        yield StreamEvent(
+        yield ProviderEvent(
             type="tool_call_delta",
             tool_call_delta=ToolCallDelta(
                 index=fragment.get("index", 0),
@@ -206,7 +206,7 @@ def _choice_events(choice: dict[str, Any]) -> Iterator[StreamEvent]:
         )
     native = choice.get("finish_reason")
     if native:
-        yield StreamEvent(type="finish", finish_reason=FINISH_REASONS.get(native, "stop"),
+        yield ProviderEvent(type="finish", finish_reason=FINISH_REASONS.get(native, "stop"),
                           native_finish_reason=native)
 
 

@@ -7,6 +7,7 @@
     strict.py        quota runs against strict_server.py (a strict, counting-at-arrival server) under CPU load
     quota_wait.py    where a job waits for quota: in its slot or back on the queue
     batch.py         a large batch: wall time, jobs/s, memory
+    redis_memory.py  Redis memory per waiting and per finished job, for sizing maxmemory
     chaos.py         worker kills, Redis restarts, provider faults (used by the soak and chaos tests)
     soak.py          the chaos soak (`multillm bench soak`); soak_check.py counts what was lost
     tables.py        BENCHMARKS.md tables

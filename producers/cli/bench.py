@@ -14,6 +14,7 @@ from multillm.producers.bench.fanout import bench_fanout
 from multillm.producers.bench.peers import import_litellm
 from multillm.producers.bench.quota import MODES, bench_quota
 from multillm.producers.bench.quota_wait import bench_quota_wait
+from multillm.producers.bench.redis_memory import bench_redis_memory
 from multillm.producers.bench.soak import bench_soak
 from multillm.producers.bench.tables import TABLES
 from multillm.producers.bench.throughput import (
@@ -30,7 +31,7 @@ from multillm.producers.cli.exits import one_line_errors
 @one_line_errors
 def bench(
     what: Annotated[str, typer.Argument(
-        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, soak or all")] = "all",
+        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, redis-memory, soak or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
@@ -63,6 +64,7 @@ def bench(
         "batch": lambda: bench_batch(lines=lines),
         "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
                                        consumers=consumers, rounds=rounds),
+        "redis-memory": lambda: bench_redis_memory(),
         "soak": lambda: bench_soak(minutes=minutes, jobs_per_minute=jobs_per_minute, echo=typer.echo),
     }
     if what not in runs and what != "all":

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from typing import Annotated, Any
 
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from multillm.common.providers import SPECS
 from multillm.common.quota import Quota, QuotaRule, rule_for
 from multillm.common.settings import get_settings
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import console, print_json
 from multillm.producers.client import resolve_redis_url
 from multillm.producers.simulator.config import SIMULATED_KEY
 
@@ -23,12 +21,13 @@ from multillm.producers.simulator.config import SIMULATED_KEY
 @one_line_errors
 def quotas(
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="One provider only")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per provider key")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document")] = False,
 ) -> None:
     """Show each provider key's limits, current use and cooldown, as every worker sees them, with what
     the provider's own rate-limit headers last said and any configured limit corrected by them.
 
     Example: OPENAI_RPM=600 OPENAI_TPM=200000 multillm quotas -p openai
+    Example: multillm quotas --json
     """
     settings = get_settings()
     quota = Quota(redis.Redis.from_url(resolve_redis_url(None, settings)))
@@ -38,12 +37,11 @@ def quotas(
         key = ps.api_key.get_secret_value() if ps.api_key else SIMULATED_KEY
         rule = rule_for(ps, key, settings.rate_limit)
         rows.append(_figures(quota, rule))
-    if as_json or not sys.stdout.isatty():
-        for row in rows:
-            typer.echo(json.dumps(row))
+    if as_json:
+        print_json({"quotas": rows})
         return
-    Console().print(_windows_table(rows))
-    Console().print(_provider_table(rows))
+    console().print(_windows_table(rows))
+    console().print(_provider_table(rows))
 
 
 def _figures(quota: Quota, rule: QuotaRule) -> dict[str, Any]:
@@ -53,10 +51,15 @@ def _figures(quota: Quota, rule: QuotaRule) -> dict[str, Any]:
                            "reset_in_s": round(max(0.0, v["reset_at"] - now_ms) / 1000, 3),
                            "period_s": v["period"] / 1000}
                      for dim, v in use["provider"].items()}  # type: ignore[union-attr]
-    return {"provider": rule.provider, "key": rule.key_id, "learning": rule.learn,
-            "windows": {w.name: {**use[w.name], "configured": w.limit} for w in rule.windows},  # type: ignore[dict-item]
-            "corrections": use["corrections"], "concurrent": use["concurrent"], "max_concurrent": rule.max_concurrent,
-            "cooldown_s": use["cooldown_s"], "pending": use["pending"], "provider_says": provider_view,
+    windows = []
+    for w in rule.windows:
+        figures = use[w.name]
+        assert isinstance(figures, dict)
+        windows.append({"name": w.name, "window_s": w.window_ms / 1000, "used": figures["used"],
+                        "limit": figures["limit"], "configured": w.limit})
+    return {"provider": rule.provider, "key": rule.key_id, "windows": windows, "concurrent": use["concurrent"],
+            "max_concurrent": rule.max_concurrent or None, "cooldown_s": use["cooldown_s"], "learning": rule.learn,
+            "pending": use["pending"], "corrections": use["corrections"], "provider_says": provider_view,
             "response_delay_ms": use["delay_ms"]}
 
 
@@ -69,11 +72,12 @@ def _windows_table(rows: list[dict[str, Any]]) -> Table:
         if not row["windows"]:
             label = "learning from headers" if row["learning"] else "no limit"
             table.add_row(row["provider"], row["key"], label, "", *common)
-        for name, w in row["windows"].items():
+        for w in row["windows"]:
             limit = f"{w['limit']:,}"
             if w["limit"] < w["configured"]:
                 limit += f" (configured {w['configured']:,}, above the provider's)"
-            table.add_row(row["provider"], row["key"], f"{name} ({w['window_s']:g}s)", f"{w['used']:,} / {limit}", *common)
+            table.add_row(row["provider"], row["key"], f"{w['name']} ({w['window_s']:g}s)", f"{w['used']:,} / {limit}",
+                          *common)
     return table
 
 

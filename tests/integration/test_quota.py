@@ -70,7 +70,8 @@ def test_quotas_command_shows_every_workers_shared_figures(system):
     done = subprocess.run([sys.executable, "-m", "multillm.producers.cli.main", "quotas", "-p", "openai", "--json"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
-    assert figures["windows"]["window"]["limit"] == LIMIT and figures["max_concurrent"] == 6
+    (figures,) = json.loads(done.stdout)["quotas"]
+    window = next(w for w in figures["windows"] if w["name"] == "window")
+    assert window["limit"] == window["configured"] == LIMIT and figures["max_concurrent"] == 6
     assert figures["response_delay_ms"]["max_delay_ms"] >= figures["response_delay_ms"]["last_delay_ms"] >= 0
     assert figures["pending"] == 0  # every call was answered

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from multillm.common import constants
 from multillm.common.jobs import Job
 from multillm.common.logs import HumanFormatter, SecretFilter, install_secret_filter, job_context, mask_secrets
-from multillm.common.runner import Runtime, run_job
+from multillm.common.run import Runtime, run_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import load_settings
 from multillm.producers.simulator import SimulatorConfig, SimulatorServer

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import fakeredis
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from multillm.common.errors import DeadlineExceeded, RateLimitExceeded
 from multillm.common.quota import (
     Quota,
     QuotaRule,
@@ -267,3 +270,42 @@ def test_a_provider_counting_at_arrival_never_sees_more_than_the_limit(calls):
     arrivals.sort()
     for j, t in enumerate(arrivals):
         assert sum(1 for u in arrivals[: j + 1] if u > t - window_s) <= limit
+
+
+
+
+def test_a_rate_limit_window_full_past_the_deadline_refuses_with_its_message(quota):
+    r = rule(windows=(Window("window", 1, 60_000, message="One chat a minute."),))
+    with quota.reserved(r, "first", TokenCount(1, 1), inline_wait_s=5, deadline_at=time.time() + 60):
+        pass
+    with pytest.raises(RateLimitExceeded) as refused, \
+            quota.reserved(r, "second", TokenCount(1, 1), inline_wait_s=5, deadline_at=time.time() + 2):
+        pass
+    assert str(refused.value) == "One chat a minute." and refused.value.provider == "openai"
+    assert 55 < refused.value.retry_after <= 60.1
+
+
+@pytest.mark.parametrize("reason", ["rpm", "tpm", "concurrency", "cooldown"])
+def test_other_waits_past_the_deadline_are_a_missed_deadline(quota, reason):
+    message_window = Window("window", 5, 60_000, message="unused")
+    rpm = Window("rpm", 1 if reason == "rpm" else 10, 60_000)
+    r = rule(windows=(rpm, Window("tpm", 100, 60_000, counts="tokens"), message_window),
+             max_concurrent=1 if reason == "concurrency" else 0, hold_ms=60_000)
+    if reason == "cooldown":
+        quota.cool_down(r, 30)
+    else:
+        assert quota.acquire(r, "first", 100 if reason == "tpm" else 1).granted
+    with pytest.raises(DeadlineExceeded, match=rf"quota \({reason}\)"), \
+            quota.reserved(r, "second", TokenCount(1, 1), inline_wait_s=5, deadline_at=time.time() + 0.05):
+        pass
+
+
+def test_rate_limit_windows_take_their_messages_from_the_settings():
+    from multillm.common.quota import rule_for
+    from multillm.common.settings import load_settings
+
+    settings = load_settings({"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MESSAGE": "OpenAI is busy.",
+                              "RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MESSAGE": "Everyone is busy.", "OPENAI_RPM": "5"})
+    r = rule_for(settings.provider("openai"), "sk-x", settings.rate_limit)
+    assert [(w.name, w.message) for w in r.windows] == [
+        ("rpm", None), ("burst", None), ("window", "OpenAI is busy."), ("global", "Everyone is busy.")]

@@ -24,7 +24,8 @@ def test_quotas_show_the_providers_view_and_a_corrected_limit():
     quota.settle(rule, "a", RateLimitInfo(limit_requests=4, remaining_requests=3, reset_requests=60.0))
     quota._views.clear()
     figures = _figures(quota, rule)
-    assert figures["windows"]["rpm"]["limit"] == 4 and figures["windows"]["rpm"]["configured"] == 10
+    (rpm,) = figures["windows"]
+    assert (rpm["name"], rpm["limit"], rpm["configured"]) == ("rpm", 4, 10)
     assert figures["corrections"] == {"rpm": "10>4"}
     assert figures["provider_says"]["requests"]["remaining"] == 3
     assert "last_delay_ms" in figures["response_delay_ms"]

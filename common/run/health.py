@@ -1,0 +1,21 @@
+"""A call's outcome fed to the provider's rolling statistics and its circuit breaker."""
+
+from __future__ import annotations
+
+import time
+
+from multillm.common.errors import ProviderError, RetryableError
+from multillm.common.jobs import Timings
+from multillm.common.provider_health import CallOutcome, record_outcome
+from multillm.common.run.runtime import Runtime
+
+
+def record_call(rt: Runtime, provider: str, timings: Timings, exc: ProviderError | None) -> None:
+    """`exc` is None for a call that succeeded."""
+    ok = exc is None
+    now = time.time()
+    started = timings.started_at or now
+    ttft = timings.first_token_at - started if timings.first_token_at else None
+    record_outcome(rt.redis, provider, CallOutcome(ok, now - started, ttft, None if exc is None else exc.code))
+    if ok or isinstance(exc, RetryableError):  # a bad request says nothing about the provider's health
+        rt.circuit.record(provider, ok)

@@ -1,0 +1,64 @@
+"""What one worker process shares between jobs: Redis, job records, leases, quotas, the circuit breaker,
+HTTP connection pools, the key vault, and the lookup of the key a job is run with."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import redis
+
+from multillm.common.errors import AuthenticationError
+from multillm.common.job_record import JobRecords
+from multillm.common.jobs import Job
+from multillm.common.lease import LeaseKeeper
+from multillm.common.provider_health import Circuit
+from multillm.common.providers import get_spec
+from multillm.common.quota import Quota
+from multillm.common.response_watch import on_response
+from multillm.common.settings import Settings
+from multillm.common.stream import Batcher
+from multillm.common.vault import Vault
+
+
+class Runtime:
+    """Made once per worker process (after a prefork child is forked) and shared by its job threads."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        # Blocking: a thread waits for a free connection instead of failing when every one is in use.
+        # Connections open lazily, so the ceiling costs nothing until a worker has that many slots busy.
+        pool = redis.BlockingConnectionPool.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                                                     max_connections=5000, timeout=30)
+        self.redis = client or redis.Redis(connection_pool=pool)
+        self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
+                                  replay_ttl_s=settings.replay_ttl_s)
+        self.batcher = Batcher(self.redis)
+        self.quota = Quota(self.redis)
+        self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
+        master, previous = settings.encryption_master_key, settings.encryption_master_key_previous
+        self.vault = Vault(self.redis, master.get_secret_value(),
+                           previous.get_secret_value() if previous else None) if master else None
+        self._http: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def http_client(self, base_url: str) -> httpx.Client:
+        with self._lock:
+            if base_url not in self._http:
+                limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
+                self._http[base_url] = httpx.Client(limits=limits, event_hooks={"response": [on_response]})
+            return self._http[base_url]
+
+    def api_key(self, job: Job) -> str:
+        """The tenant's key from the vault, else the provider's environment key; decrypted in memory only."""
+        if self.vault is not None:
+            stored = self.vault.get(job.tenant, job.provider)
+            if stored:
+                return stored
+        secret = self.settings.provider(job.provider).api_key
+        if secret is None:
+            spec = get_spec(job.provider)
+            raise AuthenticationError(f"no API key: set {spec.api_key_env}", provider=job.provider,
+                                      model=job.model, job_id=job.job_id)
+        return secret.get_secret_value()

@@ -1,0 +1,61 @@
+"""A quota slot around one provider call: reserved in every window of the provider key's rule before
+it (a short wait here, a long one hands the job back), stamped when the response headers arrive, a
+fleet-wide cooldown after a 429, and the reported usage reconciled with the estimate after it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from multillm.common import metrics
+from multillm.common.errors import RateLimited, RateLimitExceeded
+from multillm.common.jobs import Job
+from multillm.common.providers import get_spec
+from multillm.common.quota import TokenCount, estimate_tokens, rule_for
+from multillm.common.ratelimit_headers import parse_rate_limit_headers
+from multillm.common.response_watch import watching
+from multillm.common.run.runtime import Runtime
+from multillm.common.schemas import ChatResult, Message
+
+
+def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
+    """Tokens to reserve before the call: the prompt estimate (of `messages`, the job's own by default)
+    and the output cap."""
+    chars = sum(len(m.text()) for m in messages or job.messages) + len(job.options.system_prompt or "")
+    info = get_spec(job.provider).find_model(job.model)
+    cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
+    return estimate_tokens(chars, cap)
+
+
+@contextmanager
+def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult,
+               messages: list[Message] | None = None) -> Iterator[None]:
+    """Hold the slot while the body calls the provider with `messages`; `out` is where its usage arrives."""
+    rule = rule_for(rt.settings.provider(job.provider), api_key, rt.settings.rate_limit)
+    reservation = f"{job.job_id}:{attempt}"
+
+    def wait(seconds: float) -> None:
+        metrics.record_quota_wait(job.provider, seconds)
+        time.sleep(seconds)
+
+    with ExitStack() as slot:
+        try:
+            held = slot.enter_context(rt.quota.reserved(rule, reservation, job_tokens(job, messages),
+                                                        deadline_at=job.deadline_at,
+                                                        inline_wait_s=rt.settings.quota_inline_wait_s, sleep=wait))
+        except RateLimitExceeded as exc:  # named here: the quota knows the key, not the job
+            raise RateLimitExceeded(exc.detail, provider=job.provider, model=job.model, job_id=job.job_id,
+                                    rate_limit=exc.rate_limit) from exc
+        # The reservation is stamped the moment the provider's response headers arrive (it has counted
+        # the call by then), and their rate-limit figures steer every worker.
+        slot.enter_context(watching(lambda response: held.settle(parse_rate_limit_headers(response.headers))))
+        try:
+            yield
+        except RateLimited as exc:  # the whole fleet backs off together
+            rt.quota.cool_down(rule, exc.retry_after or 1.0)
+            raise
+        finally:
+            used = out.usage
+            if used.total_tokens:
+                rt.quota.reconcile(rule, reservation, TokenCount(used.input_tokens, used.output_tokens))
