@@ -50,6 +50,8 @@ end
 # Headroom on the provider's period when counting what it still holds of ours: its reset is measured a
 # moment after it counted the request.
 PERIOD_PAD_MS = 20
+# Slow start lets a second call go when the first has waited this long for its headers.
+LEARNING_GATE_MS = 5_000
 
 # KEYS: cooldown, concurrency zset, pending zset, pending hash, seq, blind, 4 views, settled zset, then
 #       (zset, hash, total) per window.
@@ -59,6 +61,7 @@ PERIOD_PAD_MS = 20
 # index -2 cooldown, -3 concurrency, -4 learning (slow start), -5..-8 a provider view.
 ACQUIRE = _NOW + _OURS + f"""
 local pad = {PERIOD_PAD_MS}
+local LEARNING_GATE_MS = {LEARNING_GATE_MS}
 """ + """
 local id = ARGV[2]
 local cool = redis.call('PTTL', KEYS[1])
@@ -103,7 +106,10 @@ for d = 0, 3 do
     end
     views[#views + 1] = {key, weight}
   elseif d == 0 and tonumber(ARGV[6]) == 1 and redis.call('EXISTS', KEYS[6]) == 0 then
-    if redis.call('ZCARD', KEYS[3]) >= 1 then return {25, -4} end
+    -- slow start: one call at a time, but a call unanswered for a while (its worker may have died)
+    -- stops holding the others back
+    local recent = now + tonumber(ARGV[5]) - LEARNING_GATE_MS
+    if redis.call('ZCOUNT', KEYS[3], recent, '+inf') >= 1 then return {25, -4} end
   end
 end
 local base = 11

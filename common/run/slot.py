@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 
 from multillm.common import metrics
 from multillm.common.errors import RateLimited, RateLimitExceeded
@@ -17,6 +18,7 @@ from multillm.common.ratelimit_headers import parse_rate_limit_headers
 from multillm.common.response_watch import watching
 from multillm.common.run.runtime import Runtime
 from multillm.common.schemas import ChatResult, Message
+from multillm.common.settings import Settings
 
 
 def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
@@ -28,11 +30,18 @@ def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
     return estimate_tokens(chars, cap)
 
 
+def pending_hold_ms(settings: Settings) -> int:
+    """A live call has its response headers (or has failed) within its connect and read timeouts: a
+    reservation still waiting after that, and 5 s more, belongs to a worker that died."""
+    return int((settings.connect_timeout_s + max(settings.first_token_timeout_s, settings.idle_timeout_s) + 5) * 1000)
+
+
 @contextmanager
 def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult,
                messages: list[Message] | None = None) -> Iterator[None]:
     """Hold the slot while the body calls the provider with `messages`; `out` is where its usage arrives."""
-    rule = rule_for(rt.settings.provider(job.provider), api_key, rt.settings.rate_limit)
+    s = rt.settings
+    rule = replace(rule_for(s.provider(job.provider), api_key, s.rate_limit), pending_hold_ms=pending_hold_ms(s))
     reservation = f"{job.job_id}:{attempt}"
 
     def wait(seconds: float) -> None:

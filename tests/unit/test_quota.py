@@ -309,3 +309,19 @@ def test_rate_limit_windows_take_their_messages_from_the_settings():
     r = rule_for(settings.provider("openai"), "sk-x", settings.rate_limit)
     assert [(w.name, w.message) for w in r.windows] == [
         ("rpm", None), ("burst", None), ("window", "OpenAI is busy."), ("global", "Everyone is busy.")]
+
+
+def test_learning_lets_the_next_call_go_when_the_first_waits_too_long_for_its_headers(quota):
+    r = rule(windows=(), learn=True, pending_hold_ms=60_000)
+    assert quota.acquire(r, "stuck", 1, now=0).granted  # its worker died before any answer
+    assert quota.acquire(r, "next", 1, now=4.9).reason == "learning"
+    assert quota.acquire(r, "next", 1, now=5.1).granted
+
+
+def test_a_dead_workers_call_stops_counting_as_pending_after_its_timeouts():
+    from multillm.common.run.slot import pending_hold_ms
+
+    assert pending_hold_ms(load_settings({})) == 75_000  # connect 10 s + first token 60 s + 5 s
+    fast = load_settings({"MULTILLM_CONNECT_TIMEOUT_S": "2", "MULTILLM_FIRST_TOKEN_TIMEOUT_S": "3",
+                          "MULTILLM_IDLE_TIMEOUT_S": "4"})
+    assert pending_hold_ms(fast) == 11_000
