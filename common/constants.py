@@ -31,8 +31,12 @@ Quotas, keys, usage, batches:
     multillm:tenant:{tenant}:accepted  jobs accepted in the tenant's window (sorted set by time)
     multillm:tenant:{tenant}:spent     USD the tenant's finished jobs cost
     multillm:vault           encrypted provider keys per tenant
+    multillm:tenants         hash: gateway tenant name -> its record (JSON: key hash, masked key, shared_keys)
+    multillm:tenant-key:{sha256 of an API key}  the gateway tenant that key belongs to
     multillm:usage:{day}     per-day usage totals
-    multillm:batch:{id}      a batch run's state
+    multillm:batch:{id}      a batch run's state (hash: tenant, input, state, done, failed, total, targets)
+    multillm:batch-rows:{id} the batch's written output rows (list, capped, the results' TTL)
+    multillm:deadletter      queue messages no worker could read (list, newest first, capped)
 Conversations and the response cache (per tenant):
     multillm:conversation:{tenant}:{id}       a conversation's turns (list of JSON), expires when idle
     multillm:conversation-meta:{tenant}:{id}  its creation and update times and last job (hash)
@@ -54,11 +58,14 @@ HEALTH_LOCK = f"{PREFIX}:health:lock"
 HEALTH_RUNS = f"{PREFIX}:health:runs"
 QUOTA = f"{PREFIX}:quota"
 VAULT = f"{PREFIX}:vault"
+TENANTS = f"{PREFIX}:tenants"
 USAGE = f"{PREFIX}:usage"
 BATCH = f"{PREFIX}:batch"
+BATCH_ROWS = f"{PREFIX}:batch-rows"
 
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
+DEADLETTER = f"{PREFIX}:deadletter"
 
 
 TENANT = f"{PREFIX}:tenant"
@@ -177,3 +184,16 @@ def cache_index(tenant: str) -> str:
 
 def cache_stats(tenant: str) -> str:
     return f"{PREFIX}:cache-stats:{tenant}"
+
+
+def tenant_key(digest: str) -> str:
+    return f"{PREFIX}:tenant-key:{digest}"
+
+
+def batch(batch_id: str) -> str:
+    return f"{BATCH}:{batch_id}"
+
+
+def batch_rows(batch_id: str) -> str:
+    """Not under `multillm:batch:`, so a scan of batches finds each batch's state hash only."""
+    return f"{BATCH_ROWS}:{batch_id}"

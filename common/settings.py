@@ -18,14 +18,17 @@ from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.limits import LIMIT_VARS, InputLimits
 from multillm.common.providers.base import Timeouts
 from multillm.common.providers.catalog import SPECS
+from multillm.common.redact import register
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 UNKNOWN_PREFIX = "MULTILLM_"  # a variable with this prefix that no setting reads is an error
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
     cache_max_entry_bytes: int = Field(default=1_000_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRY_BYTES")
     # tenants whose jobs use the cache unless told not to (comma-separated)
     cache_tenants: list[str] = Field(default_factory=list, validation_alias="MULTILLM_CACHE_TENANTS")
+    # the gateway: browser origins CORS allows (comma-separated), and the largest request body
+    cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, validation_alias="MULTILLM_GATEWAY_MAX_BODY_BYTES")
+    limits: InputLimits = Field(default_factory=InputLimits)  # MULTILLM_MAX_*, MULTILLM_URL_ALLOWLIST (LIMIT_VARS)
     providers: dict[str, ProviderSettings]
 
     @classmethod
@@ -133,6 +140,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in value or []:
+            if origin != "*" and not str(origin).startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], or *")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -204,7 +221,7 @@ def rate_limit_names(prefix: str = "") -> dict[str, str]:
 
 def group_variables() -> dict[str, str]:
     """Variable -> dotted field path, for the grouped fields (global rate limits and each provider)."""
-    names = dict(rate_limit_names())
+    names = {**rate_limit_names(), **LIMIT_VARS}
     for pid in SPECS:
         names.update({var: f"providers.{pid}.{path}" for var, path in env_names(pid).items()})
     return names
@@ -270,11 +287,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ConfigurationError lists every problem, by variable name."""
     token = _ENVIRON.set(env)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigurationError("invalid settings: " + "; ".join(_problem(e) for e in exc.errors())) from None
     finally:
         _ENVIRON.reset(token)
+    register_secrets(settings)
+    return settings
+
+
+def register_secrets(settings: Settings) -> None:
+    """Every key the settings hold, masked in everything this process writes (multillm.common.redact)."""
+    keys = [settings.encryption_master_key, settings.encryption_master_key_previous,
+            *(p.api_key for p in settings.providers.values())]
+    for secret in keys:
+        register(secret.get_secret_value() if secret else None)
+    register(urlsplit(settings.redis_url).password if settings.redis_url else None)
 
 
 @lru_cache(maxsize=1)

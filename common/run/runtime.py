@@ -18,6 +18,7 @@ from multillm.common.quota import Quota
 from multillm.common.response_watch import on_response
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
+from multillm.common.tenants import may_use_operator_key
 from multillm.common.vault import Vault
 
 
@@ -33,7 +34,7 @@ class Runtime:
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
         self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
-                                  replay_ttl_s=settings.replay_ttl_s)
+                                  replay_ttl_s=settings.replay_ttl_s, limits=settings.limits)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
@@ -56,6 +57,9 @@ class Runtime:
             stored = self.vault.get(job.tenant, job.provider)
             if stored:
                 return stored
+        if not may_use_operator_key(self.redis, job.tenant):
+            raise AuthenticationError(f"no API key for tenant {job.tenant!r}: store one with `multillm keys set`",
+                                      provider=job.provider, model=job.model, job_id=job.job_id)
         secret = self.settings.provider(job.provider).api_key
         if secret is None:
             spec = get_spec(job.provider)

@@ -60,9 +60,10 @@ def up(
     ttft_ms: Annotated[int | None, typer.Option(help="Simulator: time to first token")] = None,
     tokens_per_second: Annotated[float | None, typer.Option(help="Simulator: token rate")] = None,
     redis_maxmemory: Annotated[str, typer.Option(help="The embedded Redis refuses writes past this")] = "1gb",
+    gateway_port: Annotated[int, typer.Option(help="Port of the HTTP gateway on 127.0.0.1 (0: any free port)")] = 8080,
 ) -> None:
-    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, and a
-    worker per provider; restart any of them that dies; Ctrl-C stops all of it.
+    """Start Redis (unless REDIS_URL is set), the simulator for providers without a key, a worker
+    per provider and the HTTP gateway; restart any of them that dies; Ctrl-C stops all of it.
 
     Example: multillm up --providers openai,anthropic --log-dir /tmp/multillm-logs
     """
@@ -73,7 +74,8 @@ def up(
     sim_args = [a for flag, v in (("--ttft-ms", ttft_ms), ("--tokens-per-second", tokens_per_second))
                 if v is not None for a in (flag, str(v))]
     options = SystemOptions(providers=parse_providers(providers), concurrency=concurrency, simulator_args=sim_args,
-                            log_dir=log_dir, beat=True, data_dir=home() / "redis", redis_maxmemory=redis_maxmemory)
+                            log_dir=log_dir, beat=True, data_dir=home() / "redis", redis_maxmemory=redis_maxmemory,
+                            gateway_port=gateway_port)
     stopped = _stop_on_sigterm()
     console = Console(stderr=True)
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ def up(
 def _record(system: EmbeddedSystem) -> None:
     """The state file other commands find the system by (mode 0600: it holds the Redis password)."""
     write_state({"pid": os.getpid(), "redis_url": system.redis_url, "simulator_url": system.simulator_url,
-                 "redis_pid": system.redis_process.pid if system.redis_process else None})
+                 "gateway_url": system.gateway_url, "redis_pid": system.redis_process.pid if system.redis_process else None})
 
 
 def _announce(console: Console, system: EmbeddedSystem, options: SystemOptions) -> None:
@@ -103,6 +105,7 @@ def _announce(console: Console, system: EmbeddedSystem, options: SystemOptions) 
         where = "simulator" if provider in system.simulated else "provider API"
         console.print(f"  worker for [cyan]{constants.queue(provider)}[/] → {where}")
     console.print("  beat: health check every MULTILLM_HEALTH_INTERVAL_S, writes the fallback order")
+    console.print(f"Gateway: {system.gateway_url}/v1 (keys: multillm tenants create NAME)")
     console.print(f"REDIS_URL with its password: in {state_path()} (readable by you only)")
     console.print('Flower: celery -A multillm.workers --broker="$REDIS_URL" flower --port=5555')
     console.print("Ctrl-C to stop.")

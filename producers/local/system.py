@@ -1,9 +1,9 @@
 """A whole multillm system on this machine: Redis (unless REDIS_URL is set), the simulator for
-every provider without an API key, and one Celery worker per provider queue.
+every provider without an API key, one Celery worker per provider queue, and the HTTP gateway.
 
 `supervise()` restarts whatever part has died: Redis on the same port with the same password and
 data directory (with `data_dir`, its append-only file brings back every job it had accepted), the
-simulator on the same port, each worker and the beat."""
+simulator on the same port, each worker, the beat and the gateway (on its port)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class SystemOptions:
     one_worker: bool = False  # a single worker process serves every provider's queue
     data_dir: Path | None = None  # the embedded Redis keeps an append-only file here (none: in memory only)
     redis_maxmemory: str | None = "1gb"  # the embedded Redis refuses writes past this (noeviction)
+    gateway_port: int | None = None  # serve the HTTP gateway on this port (0: any free port)
 
 
 class EmbeddedSystem:
@@ -58,6 +59,8 @@ class EmbeddedSystem:
         self._redis_port = 0
         self._redis_password = ""
         self._beats = 0
+        self.gateway_url: str | None = None
+        self.gateway_process: Popen[bytes] | None = None
 
     def __enter__(self) -> EmbeddedSystem:
         self.start()
@@ -87,6 +90,9 @@ class EmbeddedSystem:
                     self.start_worker(provider)
             if self.options.beat:
                 self.start_beat()
+            if self.options.gateway_port is not None:
+                self.gateway_url = self.start_gateway(self.options.gateway_port)
+                self.gateway_process = self.processes[-1]  # the system's own gateway, restarted by supervise()
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
@@ -148,6 +154,27 @@ class EmbeddedSystem:
         self.processes.append(self.beat_process)
         return self.beat_process
 
+    def start_gateway(self, port: int = 0, env: dict[str, str] | None = None) -> str:
+        """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
+        port = port or free_port()
+        args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
+        process = spawn(args, env=dict(os.environ, **{**self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url}),
+                        log=self._log(f"gateway-{port}"))
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > end or process.poll() is not None:
+                    raise ConfigurationError(f"the gateway did not start on port {port}") from None
+                time.sleep(0.05)
+        if (env is None and self.gateway_process is None) or url == self.gateway_url:
+            self.gateway_process = process  # the system's own gateway, restarted by supervise()
+        return url
+
     def supervise(self) -> list[str]:
         """Restart every part that has exited; what was restarted, Redis first."""
         restarted = []
@@ -170,6 +197,11 @@ class EmbeddedSystem:
             self._forget(self.beat_process)
             self.start_beat()
             restarted.append("beat")
+        if self.gateway_process is not None and self.gateway_process.poll() is not None and self.gateway_url:
+            self._forget(self.gateway_process)
+            self.start_gateway(int(self.gateway_url.rsplit(":", 1)[1]))
+            self.gateway_process = self.processes[-1]
+            restarted.append("gateway")
         return restarted
 
     def _forget(self, process: Popen[bytes]) -> None:

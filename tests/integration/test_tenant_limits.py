@@ -39,7 +39,7 @@ def test_a_request_limit_holds_for_producers_configured_differently(own_redis):
             with pytest.raises(TenantRateLimited):
                 producer.submit("openai", "hi", tenant="acme")
         plain.submit("openai", "hi", tenant="other")
-    shown = json.loads(tenants_cli(own_redis, "show", "acme", "--json"))
+    (shown,) = json.loads(tenants_cli(own_redis, "show", "acme", "--json"))
     assert shown["accepted_in_window"] == 3 and shown["requests"] == 3
 
 

@@ -291,9 +291,10 @@ def pins() -> dict[str, Version]:
     return found
 
 
-def requirement_closure(root: str, extras: set[str]) -> dict[str, list[Requirement]]:
-    """Every distribution `root[extras]` needs, with the requirements naming it, from installed metadata."""
-    needed: dict[str, list[Requirement]] = {}
+def requirement_closure(root: str, extras: set[str]) -> dict[str, list[tuple[str, Requirement]]]:
+    """Every distribution `root[extras]` needs, with the requirements naming it (and who requires it),
+    from installed metadata."""
+    needed: dict[str, list[tuple[str, Requirement]]] = {}
     todo, done = [(root, frozenset(extras))], set()
     while todo:
         name, wanted = todo.pop()
@@ -305,17 +306,20 @@ def requirement_closure(root: str, extras: set[str]) -> dict[str, list[Requireme
             if req.marker and not any(req.marker.evaluate({"extra": e}) for e in (*wanted, "")):
                 continue
             if canonicalize_name(req.name) != canonicalize_name(root):
-                needed.setdefault(canonicalize_name(req.name), []).append(req)
+                needed.setdefault(canonicalize_name(req.name), []).append((canonicalize_name(name), req))
             todo.append((req.name, frozenset(req.extras)))
     return needed
 
 
 def test_the_constraints_pin_every_package_of_the_image_past_known_advisories():
     pinned = pins()
-    needed = requirement_closure("multillm", {"flower", "simulator"})
+    needed = requirement_closure("multillm", {"flower", "simulator", "gateway"})
     assert set(needed) | {"setuptools", "wheel"} == set(pinned), "constraints.txt and the image's requirements differ"
     for name, reqs in needed.items():
-        for req in reqs:
+        for requirer, req in reqs:
+            # Another release of the requirer may ask for something else: check the pinned release's own wants.
+            if requirer != "multillm" and Version(distribution(requirer).version) != pinned.get(requirer):
+                continue
             assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} breaks {req}"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     build = [Requirement(r) for r in project["build-system"]["requires"]]
@@ -456,6 +460,29 @@ def test_every_kubernetes_command_and_variable_is_real(manifests):
         for name in env:
             flower_option = name.startswith("FLOWER_") and name.removeprefix("FLOWER_").lower() in flower_options
             assert name in known or (c["name"] == "flower" and flower_option), name
+
+
+def test_the_gateway_is_a_deployment_behind_a_service_scaled_by_cpu(manifests):
+    gateway = of_kind(manifests, "Deployment")["gateway"]
+    c = container(gateway)
+    assert c["args"][:1] == ["serve"] and "--port" in c["args"]
+    port = c["ports"][0]["containerPort"]
+    assert c["args"][c["args"].index("--port") + 1] == str(port)
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["resources"]["requests"]["cpu"]  # the HPA's utilisation is relative to the request
+    service = of_kind(manifests, "Service")["gateway"]
+    assert service["spec"]["selector"].items() <= gateway["spec"]["template"]["metadata"]["labels"].items()
+    hpa = of_kind(manifests, "HorizontalPodAutoscaler")["gateway"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "gateway" and hpa["spec"]["minReplicas"] >= 2
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert not {e["name"] for e in c["env"]} & ({s.api_key_env for s in SPECS.values()} | {"ENCRYPTION_MASTER_KEY"})
+
+
+def test_the_compose_gateway_serves_on_localhost_only(compose):
+    gateway = compose["services"]["gateway"]
+    assert gateway["command"][:1] == ["serve"] and gateway["ports"] == ["127.0.0.1:8080:8080"]
+    assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
 
 
 # --- metrics, alerts, dashboard -----------------------------------------------------------------
