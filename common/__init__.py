@@ -21,8 +21,12 @@ Models
     tokens.py           input tokens before the call (bpe-openai, the providers' count endpoints, an estimate)
     preflight.py        before a call: the model listed, the prompt counted, the limits checked
 Quotas, health and routing
-    quota.py            provider quotas in Redis (sliding windows, concurrency, cooldowns)
-    admission.py        per-tenant request limits at submit
+    quota.py            provider quotas in Redis (sliding windows stamped at the response, pacing,
+                        concurrency, cooldowns, steering by the provider's headers, learned limits)
+    quota_scripts.py    the quota's Lua scripts: acquire, settle (response headers arrived), reconcile
+    response_watch.py   the moment a provider's response headers arrive, handed to the job's quota
+    admission.py        per-tenant request limits at submit, from the producer's settings
+    tenant_limits.py    per-tenant request limits and budgets in Redis, enforced by the accept script
     retry.py            the backoff delay before another attempt
     provider_health.py  rolling statistics, circuit breaker, score and fallback order
     routing.py          tiers, `auto` and the next hop of a fallback

@@ -41,7 +41,7 @@ class Admission:
         windows = tenant_windows(tenant, provider, every, per_provider)
         if not windows:
             return
-        rule = QuotaRule(f"tenant-{provider}", tenant, windows)
+        rule = QuotaRule(f"tenant-{provider}", tenant, windows, pending_hold_ms=0)  # counted at once: no call to await
         decision = self.quota.acquire(rule, job_id, 1)
         if not decision.granted:
             refused = per_provider if decision.reason == provider else every

@@ -21,7 +21,16 @@ Workers, health and routing:
                              cached for an hour; `:lock` while one process fetches it
 Quotas, keys, usage, batches:
     multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
-    multillm:quota:tenant:{tenant}:...       per-tenant request windows
+        ...:{window}:z|h|t   a window's log (reservation -> time), weights and total
+        ...:pending, :pending:h, :seq, :settled, :stats   calls awaiting their response headers, their
+                             order, recent answers, the measured delay to the headers
+        ...:view:{requests|tokens|input|output}, :corrections, :blind   what the provider's rate-limit
+                             headers last said, configured limits they lowered, a provider without them
+    multillm:quota:tenant:{tenant}:...       per-tenant request windows (TENANT_RATE_LIMIT_*, at submit)
+    multillm:tenant:{tenant}:limits   a tenant's limits set with `multillm tenants limit` (hash: requests,
+                             window_ms, budget_usd), enforced by the accept script
+    multillm:tenant:{tenant}:accepted  jobs accepted in the tenant's window (sorted set by time)
+    multillm:tenant:{tenant}:spent     USD the tenant's finished jobs cost
     multillm:vault           encrypted provider keys per tenant
     multillm:tenants         hash: gateway tenant name -> its record (JSON: key hash, masked key, shared_keys)
     multillm:tenant-key:{sha256 of an API key}  the gateway tenant that key belongs to
@@ -58,6 +67,21 @@ BATCH_ROWS = f"{PREFIX}:batch-rows"
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
 DEADLETTER = f"{PREFIX}:deadletter"
+
+
+TENANT = f"{PREFIX}:tenant"
+
+
+def tenant_limits(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:limits"
+
+
+def tenant_accepted(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:accepted"
+
+
+def tenant_spent(tenant: str) -> str:
+    return f"{TENANT}:{tenant}:spent"
 
 
 def job(job_id: str) -> str:

@@ -3,7 +3,8 @@
     MultiLLMError
     ├── ConfigurationError            bad settings or input at the edge (never retried)
     │   └── UnknownProviderError / UnknownModelError
-    ├── TenantRateLimited             a caller over its RATE_LIMIT_* at submit; nothing enqueued
+    ├── TenantRateLimited             a caller over its request limit at submit; nothing enqueued
+    ├── TenantBudgetExceeded          a caller whose jobs have spent its budget; nothing enqueued
     ├── ConversationBusy              another job of the conversation is unfinished; nothing enqueued
     ├── ProviderError                 a provider call failed; carries provider, model, job id
     │   ├── RetryableError            worth another attempt on the same provider
@@ -93,6 +94,19 @@ class TenantRateLimited(MultiLLMError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "tenant": self.tenant, "provider": self.provider, "retry_after": self.retry_after}
+
+
+class TenantBudgetExceeded(MultiLLMError):
+    """A tenant's finished jobs have cost its whole budget (`multillm tenants limit --budget-usd`)."""
+
+    code = "tenant_budget_exceeded"
+
+    def __init__(self, *, tenant: str, spent_usd: float, budget_usd: float) -> None:
+        self.tenant, self.spent_usd, self.budget_usd = tenant, spent_usd, budget_usd
+        super().__init__(f"tenant {tenant!r} has spent ${spent_usd:.4f} of its ${budget_usd:.4f} budget")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "tenant": self.tenant, "spent_usd": self.spent_usd, "budget_usd": self.budget_usd}
 
 
 class ConversationBusy(MultiLLMError):

@@ -22,7 +22,13 @@ from typing import Any
 import redis
 
 from multillm.common import constants
-from multillm.common.errors import InvalidJob, JobCancelled, MultiLLMError
+from multillm.common.errors import (
+    InvalidJob,
+    JobCancelled,
+    MultiLLMError,
+    TenantBudgetExceeded,
+    TenantRateLimited,
+)
 from multillm.common.jobs import Job, JobResult, JobStatus, Timings
 from multillm.common.lease import lapsed_jobs
 from multillm.common.limits import InputLimits
@@ -30,12 +36,35 @@ from multillm.common.redact import redact
 from multillm.common.sanitize import DEFAULTS, sanitize_job
 from multillm.common.stream import Publisher
 
-# KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
+# KEYS: job, inflight, tenant limits, tenant accepted, tenant spent   ARGV: job json, ttl, job id, answer-by
+# The tenant's limits are checked here, where every producer's submit passes whatever its own settings:
+# requests in a sliding window (counted at accept) and a spend budget (what its finished jobs cost).
+# Returns {1} accepted, {0} the id was taken (a resubmission: nothing counted), {-1, wait_ms} over the
+# request limit, {-2, spent, budget} over the budget.
 _ACCEPT = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+local lim = redis.call('HMGET', KEYS[3], 'requests', 'window_ms', 'budget_usd')
+if lim[3] then
+  local spent = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if spent >= tonumber(lim[3]) then return {-2, tostring(spent), lim[3]} end
+end
+if lim[1] then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local limit, window = tonumber(lim[1]), tonumber(lim[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[4]) >= limit then
+    local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+    return {-1, tonumber(first[2]) + window - now}
+  end
+  redis.call('ZADD', KEYS[4], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[4], window)
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
-return 1
+return {1}
 """
+TENANT_LIMIT_MESSAGE = "Tenant request limit reached, please try again later."
 
 CANCEL_REPLAY_MAX = 100_000
 
@@ -71,10 +100,20 @@ class JobRecords:
         self._accept = client.register_script(_ACCEPT)
 
     def accept(self, job: Job) -> bool:
-        """Store a new job; False if its id is taken (a resubmission: nothing is written)."""
+        """Store a new job; False if its id is taken (a resubmission: nothing is written).
+
+        Raises TenantRateLimited or TenantBudgetExceeded, with nothing written, when the job's tenant is
+        over the limits stored for it (`multillm tenants limit`)."""
         ttl = int(job.deadline_s + self.result_ttl_s)
-        keys = [constants.job(job.job_id), constants.INFLIGHT]
-        return bool(self._accept(keys=keys, args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at]))
+        t = job.tenant
+        keys = [constants.job(job.job_id), constants.INFLIGHT, constants.tenant_limits(t), constants.tenant_accepted(t),
+                constants.tenant_spent(t)]
+        answer = self._accept(keys=keys, args=[job.model_dump_json(), ttl, job.job_id, job.deadline_at])
+        if answer[0] == -1:
+            raise TenantRateLimited(TENANT_LIMIT_MESSAGE, tenant=t, provider=job.provider, retry_after=answer[1] / 1000)
+        if answer[0] == -2:
+            raise TenantBudgetExceeded(tenant=t, spent_usd=float(answer[1]), budget_usd=float(answer[2]))
+        return answer[0] == 1
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(constants.job(job_id)))

@@ -3,7 +3,9 @@
 Sources: OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` with resets as durations
 ("6m0s", "12ms") and `retry-after-ms` / `retry-after` (openai-python `_base_client.py`); Anthropic
 `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}` with
-resets as RFC 3339 times; GitHub Models `x-ratelimit-timeremaining` (gh-models `rate_limit.go`).
+resets as RFC 3339 times; GitHub Models `x-ratelimit-timeremaining` (gh-models `rate_limit.go`) and
+GitHub's REST-style `x-ratelimit-{limit,remaining,reset}` (requests; reset in epoch seconds,
+docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ class RateLimitInfo:
     limit_tokens: int | None = None
     remaining_tokens: int | None = None
     reset_tokens: float | None = None
+    limit_input_tokens: int | None = None
     remaining_input_tokens: int | None = None
+    reset_input_tokens: float | None = None
+    limit_output_tokens: int | None = None
     remaining_output_tokens: int | None = None
+    reset_output_tokens: float | None = None
 
     def with_retry_after(self, seconds: float | None) -> RateLimitInfo:
         return replace(self, retry_after=seconds) if seconds is not None else self
@@ -109,21 +115,39 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+def _epoch_reset(headers: Mapping[str, str], name: str) -> float | None:
+    """GitHub's `x-ratelimit-reset`: the UTC epoch second the window renews -> seconds from now."""
+    value = headers.get(name)
+    try:
+        moment = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if moment is None or not math.isfinite(moment):
+        return None
+    return max(0.0, moment - datetime.now(UTC).timestamp())
+
+
 def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitInfo:
     """Read every known rate-limit header; headers must be case-insensitive (httpx.Headers)."""
     a = "anthropic-ratelimit-"
     x = "x-ratelimit-"
     return RateLimitInfo(
         retry_after=parse_retry_after(headers),
-        limit_requests=_int(headers, f"{x}limit-requests") or _int(headers, f"{a}requests-limit"),
+        limit_requests=_first(_int(headers, f"{x}limit-requests"), _int(headers, f"{a}requests-limit"),
+                              _int(headers, f"{x}limit")),
         remaining_requests=_first(_int(headers, f"{x}remaining-requests"),
-                                  _int(headers, f"{a}requests-remaining")),
-        reset_requests=_first(_reset(headers, f"{x}reset-requests"), _reset(headers, f"{a}requests-reset")),
-        limit_tokens=_int(headers, f"{x}limit-tokens") or _int(headers, f"{a}tokens-limit"),
+                                  _int(headers, f"{a}requests-remaining"), _int(headers, f"{x}remaining")),
+        reset_requests=_first(_reset(headers, f"{x}reset-requests"), _reset(headers, f"{a}requests-reset"),
+                              _epoch_reset(headers, f"{x}reset")),
+        limit_tokens=_first(_int(headers, f"{x}limit-tokens"), _int(headers, f"{a}tokens-limit")),
         remaining_tokens=_first(_int(headers, f"{x}remaining-tokens"), _int(headers, f"{a}tokens-remaining")),
         reset_tokens=_first(_reset(headers, f"{x}reset-tokens"), _reset(headers, f"{a}tokens-reset")),
+        limit_input_tokens=_int(headers, f"{a}input-tokens-limit"),
         remaining_input_tokens=_int(headers, f"{a}input-tokens-remaining"),
+        reset_input_tokens=_reset(headers, f"{a}input-tokens-reset"),
+        limit_output_tokens=_int(headers, f"{a}output-tokens-limit"),
         remaining_output_tokens=_int(headers, f"{a}output-tokens-remaining"),
+        reset_output_tokens=_reset(headers, f"{a}output-tokens-reset"),
     )
 
 

@@ -62,6 +62,7 @@ class ProviderSettings(BaseModel):
     itpm: int | None = Field(default=None, gt=0)  # input tokens per minute (Anthropic counts them apart)
     otpm: int | None = Field(default=None, gt=0)  # output tokens per minute
     max_concurrent: int | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, gt=0)  # RPM spread as `burst` requests per 60 s x burst / rpm
 
     @field_validator("base_url")
     @classmethod
@@ -208,7 +209,7 @@ def env_names(provider_id: str) -> dict[str, str]:
     names = {spec.api_key_env: "api_key", spec.base_url_env: "base_url",
              f"{p}_CONCURRENCY": "concurrency", f"{p}_TASK_RATE_LIMIT": "task_rate_limit",
              f"{p}_RPM": "rpm", f"{p}_TPM": "tpm", f"{p}_ITPM": "itpm", f"{p}_OTPM": "otpm",
-             f"{p}_MAX_CONCURRENT": "max_concurrent"}
+             f"{p}_MAX_CONCURRENT": "max_concurrent", f"{p}_BURST": "burst"}
     names.update(rate_limit_names(f"{p}_"))
     return names
 

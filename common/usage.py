@@ -36,6 +36,8 @@ def record_usage(client: redis.Redis, result: JobResult) -> None:
         pipe.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
     pipe.hincrbyfloat(key, f"{base}|latency_ms_sum", latency_ms)
     pipe.expire(key, TTL_S)
+    if result.cost_usd:  # what a tenant's budget is checked against when its next job is accepted
+        pipe.incrbyfloat(constants.tenant_spent(result.tenant), result.cost_usd)
     pipe.execute()
 
 

@@ -177,7 +177,9 @@ class MultiLLM:
     def submit_job(self, job: Job) -> JobHandle:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
-        Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
+        Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its TENANT_RATE_LIMIT_*
+        or the request limit stored for it (`multillm tenants limit`), and TenantBudgetExceeded once its
+        finished jobs have cost its stored budget."""
         job = validate_job(job, self.settings.limits, self.model_facts(job.provider, job.model))
         if job.conversation is not None:  # one job at a time per conversation: ConversationBusy otherwise
             hold_s = job.deadline_s + self.settings.result_ttl_s

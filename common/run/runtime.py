@@ -15,6 +15,7 @@ from multillm.common.lease import LeaseKeeper
 from multillm.common.provider_health import Circuit
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
+from multillm.common.response_watch import on_response
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
 from multillm.common.tenants import may_use_operator_key
@@ -47,7 +48,7 @@ class Runtime:
         with self._lock:
             if base_url not in self._http:
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
-                self._http[base_url] = httpx.Client(limits=limits)
+                self._http[base_url] = httpx.Client(limits=limits, event_hooks={"response": [on_response]})
             return self._http[base_url]
 
     def api_key(self, job: Job) -> str:

@@ -4,6 +4,7 @@
     peers.py         the peers: LiteLLM's Router and a plain Celery task (plain_celery.py, its worker)
     fanout.py        publish-to-consumer latency at high chunk rates
     quota.py         quota accuracy against a provider that enforces its own quota
+    strict.py        quota runs against strict_server.py (a strict, counting-at-arrival server) under CPU load
     quota_wait.py    where a job waits for quota: in its slot or back on the queue
     batch.py         a large batch: wall time, jobs/s, memory
     token_estimate.py  how far the old characters / 4 token estimate was from what OpenAI bills

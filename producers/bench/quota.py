@@ -1,11 +1,17 @@
-"""Quota accuracy: the simulator enforces a quota itself (600 requests/min and a token limit per
-key, sliding 60 s window, 429 beyond it); 1, 2 and 4 worker processes try to use it for 60 s.
+"""Quota accuracy, 1, 2 and 4 worker processes.
 
-    multillm bench quota
+    multillm bench quota [--quota-modes simulator,strict,quantized,learned]
 
-Peers on the same simulator in the same run: multillm's Redis quota (OPENAI_RPM, OPENAI_TPM);
-Celery's own `rate_limit` alone (10/s per worker, the usual way); LiteLLM's Router with `rpm` set
-and Redis for cross-instance usage tracking, one process per "worker".
+`simulator`: the simulator enforces a quota itself (600 requests/min and a token limit per key,
+sliding 60 s window, 429 beyond it) for 60 s; peers on it in the same run: multillm's Redis quota
+(OPENAI_RPM, OPENAI_TPM), Celery's own `rate_limit` alone (10/s per worker, the usual way), LiteLLM's
+Router with `rpm` set and Redis for cross-instance usage tracking, one process per "worker".
+
+`strict`, `quantized`, `learned`: a strict server of our own in its own process (30 requests per 10 s,
+counted at arrival, OpenAI's headers; `strict.py`), with a busy-loop process beside it all. `strict`
+configures that exact window; `quantized` only OPENAI_RPM=180; `learned` nothing (a 300-job batch, with
+OpenAI's and with Anthropic's headers). LiteLLM's Router (rpm=180, Redis) runs against the same server
+under the same load.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import httpx
 
 from multillm.common import constants
 from multillm.common.settings import load_settings
+from multillm.producers.bench.strict import Scenario, cpu_load, run_scenario, share_used, strict_server, window_peak
 from multillm.producers.client import MultiLLM
 from multillm.producers.local.embedded import free_port, start_redis, stop
 from multillm.producers.local.system import EmbeddedSystem, SystemOptions
@@ -54,7 +61,10 @@ def run_celery(workers: int, mode: str) -> dict[str, Any]:
             "429s": stats["rate_limited"].get("openai", 0)}
 
 
-def _litellm_worker(base: str, redis_port: int, until: float, out: Any) -> None:
+def _litellm_worker(base: str, redis_port: int, seconds: float, out: Any, ready: Any, rpm: int = RPM,
+                    tpm: int | None = TPM) -> None:
+    """One LiteLLM "worker": imports and builds its Router, waits for the others (importing litellm takes
+    seconds on a busy machine), then sends for `seconds`."""
     import asyncio
     import os
 
@@ -67,8 +77,9 @@ def _litellm_worker(base: str, redis_port: int, until: float, out: Any) -> None:
 
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    limits = {"rpm": rpm, **({"tpm": tpm} if tpm else {})}
     router = Router(model_list=[{"model_name": "m", "litellm_params": {
-        "model": "openai/gpt-4o-mini", "api_base": base, "api_key": "bench-key", "rpm": RPM, "tpm": TPM}}],
+        "model": "openai/gpt-4o-mini", "api_base": base, "api_key": "bench-key", **limits}}],
         redis_host="127.0.0.1", redis_port=redis_port, routing_strategy="usage-based-routing-v2", num_retries=0)
 
     async def one(done: list[int]) -> None:
@@ -87,6 +98,8 @@ def _litellm_worker(base: str, redis_port: int, until: float, out: Any) -> None:
         await asyncio.gather(*(one(done) for _ in range(16)))
         return done[0]
 
+    ready.wait()
+    until = time.time() + seconds
     out.put(asyncio.run(main()))
 
 
@@ -97,14 +110,14 @@ def run_litellm(workers: int) -> dict[str, Any]:
     config = SimulatorConfig(ttft_ms=20, tokens_per_second=0, quota_rpm=RPM, quota_tpm=TPM)
     try:
         with SimulatorServer(port=free_port(), config=config) as sim:
-            until = time.time() + SECONDS
             queue: Any = multiprocessing.Queue()
+            ready: Any = multiprocessing.Barrier(workers)
             port = int(url.rsplit(":", 1)[1].split("/")[0])
-            procs = [multiprocessing.Process(target=_litellm_worker, args=(sim.base_urls()["openai"], port, until, queue))
-                     for _ in range(workers)]
+            args = (sim.base_urls()["openai"], port, SECONDS, queue, ready)
+            procs = [multiprocessing.Process(target=_litellm_worker, args=args) for _ in range(workers)]
             for p in procs:
                 p.start()
-            done = sum(queue.get(timeout=SECONDS + 60) for _ in procs)
+            done = sum(queue.get(timeout=SECONDS + 180) for _ in procs)
             for p in procs:
                 p.join(10)
             stats = sim.simulator.stats.as_dict()
@@ -114,14 +127,70 @@ def run_litellm(workers: int) -> dict[str, Any]:
             "429s": stats["rate_limited"].get("openai", 0)}
 
 
-def bench_quota(worker_counts: tuple[int, ...] = (1, 2, 4), litellm: bool = True) -> list[dict[str, Any]]:
+STRICT_LIMIT, STRICT_WINDOW_MS, STRICT_WINDOWS, LEARNED_JOBS = 30, 10_000, 3, 300
+MODES = ("simulator", "strict", "quantized", "learned")
+
+
+def run_litellm_strict(workers: int) -> dict[str, Any]:
+    """LiteLLM's Router (rpm only: it has no other period) against the strict server, under CPU load."""
+    rpm = STRICT_LIMIT * 60_000 // STRICT_WINDOW_MS
+    redis_process, url = start_redis()
+    try:
+        with cpu_load(), strict_server(STRICT_LIMIT, STRICT_WINDOW_MS, "openai") as base:
+            queue: Any = multiprocessing.Queue()
+            ready: Any = multiprocessing.Barrier(workers)
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            args = (f"{base}/v1", port, STRICT_WINDOWS * STRICT_WINDOW_MS / 1000, queue, ready, rpm, None)
+            procs = [multiprocessing.Process(target=_litellm_worker, args=args) for _ in range(workers)]
+            for p in procs:
+                p.start()
+            done = sum(queue.get(timeout=STRICT_WINDOWS * STRICT_WINDOW_MS / 1000 + 180) for _ in procs)
+            for p in procs:
+                p.join(10)
+            stats = httpx.get(f"{base}/_stats", timeout=5).json()
+    finally:
+        stop([redis_process])
+    window_s = STRICT_WINDOW_MS / 1000
+    return {"system": "litellm quantized", "workers": workers, "succeeded": done, "429s": len(stats["refused"]),
+            "peak": window_peak(stats["accepted"], window_s), "limit": STRICT_LIMIT, "window_s": window_s,
+            "share": round(share_used(stats["accepted"], STRICT_LIMIT, window_s, STRICT_WINDOWS), 3)}
+
+
+def strict_rows(workers: int, modes: tuple[str, ...], litellm: bool) -> list[dict[str, Any]]:
+    jobs = STRICT_LIMIT * STRICT_WINDOWS + STRICT_LIMIT // 2
+    rows = [run_scenario(Scenario(mode, workers, STRICT_LIMIT, STRICT_WINDOW_MS, jobs), measure_windows=STRICT_WINDOWS)
+            for mode in ("strict", "quantized") if mode in modes]
+    if litellm and "quantized" in modes:
+        rows.append(_peer(lambda: run_litellm_strict(workers), "litellm quantized", workers))
+    return rows
+
+
+def learned_rows() -> list[dict[str, Any]]:
+    rows = []
+    for provider in ("openai", "anthropic"):
+        row = run_scenario(Scenario("learned", 2, STRICT_LIMIT, STRICT_WINDOW_MS, LEARNED_JOBS, provider=provider,
+                                    headers=provider), measure_windows=STRICT_WINDOWS)
+        rows.append({**row, "system": f"multillm learned ({provider} headers)"})
+    return rows
+
+
+def _peer(run: Any, system: str, workers: int) -> dict[str, Any]:
+    try:
+        return dict(run())
+    except ImportError:
+        return {"system": system, "workers": workers, "error": "litellm not installed"}
+
+
+def bench_quota(worker_counts: tuple[int, ...] = (1, 2, 4), litellm: bool = True,
+                modes: tuple[str, ...] = MODES) -> list[dict[str, Any]]:
     rows = []
     for n in worker_counts:
-        rows.append(run_celery(n, "multillm"))
-        rows.append(run_celery(n, "celery"))
-        if litellm:
-            try:
-                rows.append(run_litellm(n))
-            except ImportError:
-                rows.append({"system": "litellm", "workers": n, "error": "litellm not installed"})
+        if "simulator" in modes:
+            rows.append(run_celery(n, "multillm"))
+            rows.append(run_celery(n, "celery"))
+            if litellm:
+                rows.append(_peer(lambda n=n: run_litellm(n), "litellm", n))
+        rows += strict_rows(n, modes, litellm)
+    if "learned" in modes:
+        rows += learned_rows()
     return rows

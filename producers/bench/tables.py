@@ -49,6 +49,31 @@ def fanout_table(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+QUOTA_SETUPS = {
+    "multillm": "simulator 600 RPM / 60 s; OPENAI_RPM, OPENAI_TPM", "celery": "simulator; Celery rate_limit 10/s per worker",
+    "litellm": "simulator; Router rpm, tpm, Redis",
+    "multillm strict": "strict 30 / 10 s; OPENAI_RATE_LIMIT_* = 30 / 10000 ms",
+    "multillm quantized": "strict 30 / 10 s; only OPENAI_RPM=180", "litellm quantized": "strict 30 / 10 s; Router rpm=180, Redis",
+    "multillm learned (openai headers)": "strict 30 / 10 s, OpenAI headers; nothing configured, 300 jobs",
+    "multillm learned (anthropic headers)": "strict 30 / 10 s, Anthropic headers; nothing configured, 300 jobs",
+}
+
+
+def quota_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| system | server; configuration | worker processes | succeeded | 429s | most in one window "
+             "| share of the quota used |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['system']} | | {r['workers']} | failed: {r['error']} | | | |")
+            continue
+        peak = f"{r['peak']} / {r['limit']}" if "peak" in r else ""
+        learned = "429s_after_10" in r and "learned" in r["system"]
+        late = f" ({r['429s_after_10']} after the first 10 responses)" if learned else ""
+        lines.append(f"| {r['system']} | {QUOTA_SETUPS.get(r['system'], '')} | {r['workers']} | {r['succeeded']:,} "
+                     f"| {r['429s']:,}{late} | {peak} | {r['share']:.0%} |")
+    return "\n".join(lines)
+
+
 def _size(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib:.0f} KiB"
 
@@ -71,4 +96,5 @@ def gateway_table(f: dict[str, Any]) -> str:
 
 
 TABLES = {"throughput": throughput_table, "fanout": fanout_table, "gateway": gateway_table,
+          "quota": lambda figures: quota_table(figures["rows"]),
           "capacity": lambda figures: capacity_table(figures["rows"])}

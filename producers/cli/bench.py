@@ -13,7 +13,7 @@ from multillm.producers.bench.batch import bench_batch
 from multillm.producers.bench.fanout import bench_fanout
 from multillm.producers.bench.gateway import bench_gateway, litellm_command
 from multillm.producers.bench.peers import import_litellm
-from multillm.producers.bench.quota import bench_quota
+from multillm.producers.bench.quota import MODES, bench_quota
 from multillm.producers.bench.quota_wait import bench_quota_wait
 from multillm.producers.bench.redis_memory import bench_redis_memory
 from multillm.producers.bench.soak import bench_soak
@@ -50,6 +50,8 @@ def bench(
     lines: Annotated[int, typer.Option(help="Lines for the batch run")] = 10_000,
     minutes: Annotated[float, typer.Option(help="Duration of the chaos soak (soak is not part of all)")] = 10,
     jobs_per_minute: Annotated[int, typer.Option(help="Jobs submitted per minute during the chaos soak")] = 240,
+    quota_modes: Annotated[str, typer.Option(help="Quota runs: simulator, strict, quantized, learned (comma-separated)")]
+        = ",".join(MODES),
 ) -> None:
     """Measure the queue path against a direct client on the same simulator, in one run.
 
@@ -60,7 +62,7 @@ def bench(
         "overhead": lambda: bench_overhead(),
         "throughput": lambda: bench_throughput(jobs=jobs, rounds=rounds),
         "capacity": lambda: {"rows": bench_capacity_pools(pools, streams=streams, prefork_children=prefork_children)},
-        "quota": lambda: {"rows": bench_quota()},
+        "quota": lambda: {"rows": bench_quota(modes=_quota_modes(quota_modes))},
         "quota-wait": lambda: {"rows": bench_quota_wait()},
         "batch": lambda: bench_batch(lines=lines),
         "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
@@ -86,6 +88,14 @@ def bench(
                 f.write(line + "\n")
         if figures.get("ok") is False:  # the soak lost, duplicated or mismatched something
             raise typer.Exit(1)
+
+
+def _quota_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ConfigurationError(f"--quota-modes: {', '.join(unknown) or 'none given'}; choose from {', '.join(MODES)}")
+    return modes
 
 
 def _check_peers(chosen: list[str], pools: list[str]) -> None:

@@ -54,7 +54,9 @@ QUOTAS_SCHEMA = {
                            "properties": {"name": {"type": "string"}, "window_s": {"type": "number"},
                                           "used": {"type": "integer"}, "limit": {"type": "integer"}}}},
                        "concurrent": {"type": "integer"}, "max_concurrent": {"type": ["integer", "null"]},
-                       "cooldown_s": {"type": "number"}}}}},
+                       "cooldown_s": {"type": "number"}, "learning": {"type": "boolean"},
+                       "pending": {"type": "integer"}, "corrections": {"type": "object"},
+                       "provider_says": {"type": "object"}, "response_delay_ms": {"type": "object"}}}}},
 }
 USAGE_SCHEMA = {
     "type": "array", "items": {

@@ -58,3 +58,20 @@ def test_a_429_puts_the_whole_fleet_in_cooldown(system):
         # The simulator's 429 carried retry-after 1 s: the next call waited for the cooldown.
         started = next(m.ts for m in after.stream(timeout=5) if m.type == "start")
         assert started - limited.result().timings.finished_at >= 0.9
+
+
+def test_quotas_command_shows_every_workers_shared_figures(system):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **QUOTA_ENV, "REDIS_URL": system.redis_url, "OPENAI_API_KEY": ""}
+    done = subprocess.run([sys.executable, "-m", "multillm.producers.cli.main", "quotas", "-p", "openai", "--json"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (figures,) = json.loads(done.stdout)["quotas"]
+    window = next(w for w in figures["windows"] if w["name"] == "window")
+    assert window["limit"] == window["configured"] == LIMIT and figures["max_concurrent"] == 6
+    assert figures["response_delay_ms"]["max_delay_ms"] >= figures["response_delay_ms"]["last_delay_ms"] >= 0
+    assert figures["pending"] == 0  # every call was answered

@@ -77,3 +77,21 @@ def test_a_malformed_tenant_limit_is_named_by_its_variable():
 def test_the_provider_key_window_does_not_limit_tenants():
     gate = admission({"OPENAI_RATE_LIMIT_ENABLED": "true", "OPENAI_RATE_LIMIT_MAX_REQUESTS": "1"})
     assert not gate.enabled("openai")  # RATE_LIMIT_* is the key's quota, enforced in workers
+
+
+def test_a_tenant_submit_frees_its_slot_a_window_after_it_was_counted():
+    """Admission counts at once (no provider call to wait for), so the window slides from the submit."""
+    import fakeredis
+
+    from multillm.common.admission import Admission
+    from multillm.common.quota import Quota
+    from multillm.common.settings import load_settings
+
+    client = fakeredis.FakeRedis()
+    settings = load_settings({"TENANT_RATE_LIMIT_ENABLED": "true", "TENANT_RATE_LIMIT_MAX_REQUESTS": "1",
+                              "TENANT_RATE_LIMIT_WINDOW_MS": "1000"})
+    admission = Admission(Quota(client), settings)
+    admission.admit("acme", "openai", "a")
+    rule_key = "multillm:quota:tenant:acme:all:z"
+    (_, score), = client.zrange(rule_key, 0, -1, withscores=True)
+    assert abs(score - client.time()[0] * 1000 - client.time()[1] / 1000) < 5_000  # stamped now, not held pending

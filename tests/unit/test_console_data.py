@@ -106,7 +106,8 @@ def test_providers_come_in_fallback_order_with_circuit_and_the_tenants_own_key_q
     assert [p["id"] for p in found][:2] == ["google", "openai"] and len(found) == len(SPECS)
     by_id = {p["id"]: p for p in found}
     assert by_id["google"]["circuit"] == "open" and by_id["openai"]["circuit"] == "closed"
-    assert by_id["openai"]["quota"]["windows"] == [{"name": "rpm", "used": 0, "limit": 60, "window_s": 60.0}]
+    assert by_id["openai"]["quota"]["windows"] == [{"name": "rpm", "used": 0, "limit": 60, "window_s": 60.0},
+                                                   {"name": "burst", "used": 0, "limit": 1, "window_s": 1.0}]
     assert by_id["anthropic"]["quota"] is None  # the operator's key is not this tenant's to use
     assert "sk-own" not in json.dumps(found)
 

@@ -117,6 +117,26 @@ def test_anthropic_headers():
     assert info.reset_requests is not None and 28.0 <= info.reset_requests <= 30.5
 
 
+def test_anthropic_input_and_output_token_limits_and_resets():
+    reset = (datetime.now(UTC) + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    a = "anthropic-ratelimit-"
+    info = parse_rate_limit_headers(httpx.Headers({
+        f"{a}input-tokens-limit": "40000", f"{a}input-tokens-remaining": "39000", f"{a}input-tokens-reset": reset,
+        f"{a}output-tokens-limit": "8000", f"{a}output-tokens-remaining": "7000", f"{a}output-tokens-reset": reset,
+    }))
+    assert (info.limit_input_tokens, info.remaining_input_tokens, info.limit_output_tokens,
+            info.remaining_output_tokens) == (40000, 39000, 8000, 7000)
+    assert 18.0 <= info.reset_input_tokens <= 20.5 and 18.0 <= info.reset_output_tokens <= 20.5
+
+
+def test_github_rest_style_headers_count_requests_with_an_epoch_reset():
+    reset = int(datetime.now(UTC).timestamp()) + 40
+    info = parse_rate_limit_headers(httpx.Headers({
+        "x-ratelimit-limit": "15", "x-ratelimit-remaining": "12", "x-ratelimit-reset": str(reset)}))
+    assert (info.limit_requests, info.remaining_requests) == (15, 12)
+    assert 38.0 <= info.reset_requests <= 40.5
+
+
 def test_remaining_zero_is_kept_not_treated_as_missing():
     info = parse_rate_limit_headers(httpx.Headers({"x-ratelimit-remaining-tokens": "0",
                                                    "anthropic-ratelimit-tokens-remaining": "5"}))
