@@ -113,7 +113,7 @@ class JobRecords:
             raise TenantRateLimited(TENANT_LIMIT_MESSAGE, tenant=t, provider=job.provider, retry_after=answer[1] / 1000)
         if answer[0] == -2:
             raise TenantBudgetExceeded(tenant=t, spent_usd=float(answer[1]), budget_usd=float(answer[2]))
-        return answer[0] == 1
+        return bool(answer[0] == 1)
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(constants.job(job_id)))

@@ -133,7 +133,8 @@ class Tool(Strict):
     @field_validator("parameters")
     @classmethod
     def _plain_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return json_document(value)
+        json_document(value)
+        return value
 
 
 class ChatOptions(Strict):

@@ -366,7 +366,7 @@ def _image(part: ImagePart) -> dict[str, Any]:
 
 def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
     content = _content(message)
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) and content else []
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) and content else []
     if isinstance(content, list):
         blocks = content
     for call in message.tool_calls:

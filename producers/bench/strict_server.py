@@ -89,7 +89,7 @@ def openai_chunks(model: str) -> list[dict[str, Any]]:
 
 
 def anthropic_events(model: str) -> list[tuple[str, dict[str, Any]]]:
-    message = {"id": "msg_strict", "type": "message", "role": "assistant", "model": model, "content": [],
+    message: dict[str, Any] = {"id": "msg_strict", "type": "message", "role": "assistant", "model": model, "content": [],
                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": message}),

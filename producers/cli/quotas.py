@@ -50,7 +50,7 @@ def _figures(quota: Quota, rule: QuotaRule) -> dict[str, Any]:
     provider_view = {dim: {"limit": int(v["limit"]), "remaining": int(v["remaining"]),
                            "reset_in_s": round(max(0.0, v["reset_at"] - now_ms) / 1000, 3),
                            "period_s": v["period"] / 1000}
-                     for dim, v in use["provider"].items()}  # type: ignore[union-attr]
+                     for dim, v in dict(use["provider"]).items()}  # type: ignore[call-overload]
     windows = []
     for w in rule.windows:
         figures = use[w.name]

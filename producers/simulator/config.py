@@ -14,6 +14,7 @@ from multillm.producers.simulator.providers import PROVIDERS
 FaultName = Literal["429", "500", "502", "503", "529", "401", "403", "400", "context", "stall", "stall_mid", "drop",
                     "malformed", "midstream_error", "content_filter"]
 FAULTS: tuple[str, ...] = get_args(FaultName)
+DEFAULT_FAULTS: tuple[FaultName, ...] = ("429", "503", "drop")
 SIMULATED_KEY = "simulated-key-0000000000"  # a placeholder: a real key has no business reaching a simulator
 
 
@@ -35,7 +36,7 @@ class SimulatorConfig(BaseModel):
     tokens_per_second: float = Field(default=200.0, ge=0, description="0: as fast as possible")
     default_max_tokens: int = Field(default=32, gt=0, description="answer length without a smaller max_tokens")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests given a random fault")
-    faults: list[FaultName] = Field(default_factory=lambda: ["429", "503", "drop"], description="drawn at fault_rate")
+    faults: list[FaultName] = Field(default_factory=lambda: list(DEFAULT_FAULTS), description="drawn at fault_rate")
     provider_faults: dict[str, list[FaultName]] = Field(
         default_factory=dict, description="provider -> faults it draws from, on every request unless provider_fault_rate")
     provider_fault_rate: dict[str, float] = Field(default_factory=dict, description="provider -> its own fault_rate")

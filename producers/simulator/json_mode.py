@@ -33,7 +33,8 @@ def openai_json(body: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     if not isinstance(fmt, Mapping):
         return False, None
     if fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), Mapping) else {}
+        found = fmt.get("json_schema")
+        spec: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         schema = spec.get("schema")
         return True, dict(schema) if isinstance(schema, Mapping) else None
     return fmt.get("type") == "json_object", None
@@ -41,7 +42,8 @@ def openai_json(body: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
 
 def gemini_json(body: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     """(JSON asked for, its schema) from a generateContent body's generationConfig."""
-    config = body.get("generationConfig") if isinstance(body.get("generationConfig"), Mapping) else {}
+    found = body.get("generationConfig")
+    config: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     if config.get("responseMimeType") != "application/json":
         return False, None
     schema = config.get("responseJsonSchema") or config.get("responseSchema")

@@ -99,7 +99,8 @@ class _Draw:
         high = schema.get("maxItems")
         n = low if depth >= MAX_DEPTH else self.rng.randint(max(low, 1), max(low, 1) + 2)
         n = min(n, int(high)) if high is not None else n
-        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+        found = schema.get("items")
+        items: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         if not schema.get("uniqueItems"):
             return [self.value(items, depth + 1) for _ in range(n)]
         out: list[Any] = []
