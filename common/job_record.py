@@ -56,6 +56,16 @@ def invalid(exc: Exception) -> InvalidJob:
     return InvalidJob(f"{type(exc).__name__}: {str(exc)[:500]}")
 
 
+def parse_job(job_id: str, raw: bytes | str | None) -> Job:
+    """A stored record, checked again; InvalidJob for one that is missing (None), unreadable or malformed."""
+    if raw is None:
+        raise InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
+    try:
+        return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
+    except (ValidationError, ValueError, MultiLLMError) as exc:
+        raise invalid(exc) from exc
+
+
 class JobRecords:
     """Job records in one Redis database, with the TTLs their results and replay logs live for."""
 
@@ -79,13 +89,7 @@ class JobRecords:
         """The stored job, checked again (a message may have reached the queue without a producer).
 
         Raises InvalidJob for a record that is missing, unreadable or malformed."""
-        raw = self.redis.get(constants.job(job_id))
-        if raw is None:
-            raise InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
-        try:
-            return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
-        except (ValidationError, ValueError, MultiLLMError) as exc:
-            raise invalid(exc) from exc
+        return parse_job(job_id, self.redis.get(constants.job(job_id)))
 
     def mark_received(self, job_id: str, start_within_s: float) -> None:
         """A worker received the job: unless a lease is taken by then, the reaper re-enqueues it."""

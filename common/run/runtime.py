@@ -15,6 +15,7 @@ from multillm.common.lease import LeaseKeeper
 from multillm.common.provider_health import Circuit
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
+from multillm.common.run.start import Starter
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
 from multillm.common.vault import Vault
@@ -31,6 +32,7 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
+        self.starter = Starter(self.redis, self.leases)
         self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
                                   replay_ttl_s=settings.replay_ttl_s)
         self.batcher = Batcher(self.redis)
