@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -93,7 +94,12 @@ class JobRecords:
 
     def mark_received(self, job_id: str, start_within_s: float) -> None:
         """A worker received the job: unless a lease is taken by then, the reaper re-enqueues it."""
-        self.redis.zadd(constants.INFLIGHT, {job_id: time.time() + start_within_s}, xx=True)
+        self.mark_received_by({job_id: time.time() + start_within_s})
+
+    def mark_received_by(self, start_by: Mapping[str, float]) -> None:
+        """`mark_received` for many jobs at once: each must hold a lease by its time (a Unix time)."""
+        if start_by:
+            self.redis.zadd(constants.INFLIGHT, dict(start_by), xx=True)
 
     def lapsed(self, grace_s: float) -> list[str]:
         """Jobs to re-enqueue: their lease lapsed; each is claimed for one caller for `grace_s`."""
