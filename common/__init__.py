@@ -7,6 +7,9 @@ The job and its stream
     stream/             the stream protocol: message schema, writer (Publisher, Batcher), reader (Sequencer)
     constants.py        every Redis key, channel, queue and task name
     run/                one delivery of a job in steps: guards, quota slot, the call, retry/fallback, the result
+    preparation.py      what a job sends besides its messages (history, a cached answer) and leaves behind
+    conversations.py    conversations kept by id: turns in Redis, history trimmed to the context window
+    cache.py            the response cache: exact answers per tenant, keyed by the normalised request
 Providers
     providers/          the provider interface, the seven clients on three wire formats, the catalogue
     schemas.py          messages, chat options, tool calls, usage, provider events

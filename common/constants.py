@@ -24,6 +24,14 @@ Quotas, keys, usage, batches:
     multillm:vault           encrypted provider keys per tenant
     multillm:usage:{day}     per-day usage totals
     multillm:batch:{id}      a batch run's state
+Conversations and the response cache (per tenant):
+    multillm:conversation:{tenant}:{id}       a conversation's turns (list of JSON), expires when idle
+    multillm:conversation-meta:{tenant}:{id}  its creation and update times and last job (hash)
+    multillm:conversation-busy:{tenant}:{id}  the job that holds the conversation while it runs
+    multillm:conversations:{tenant}           sorted set: conversation id -> last update
+    multillm:cache:{tenant}:{digest}          a cached answer (JSON), with a TTL
+    multillm:cache-index:{tenant}             sorted set: digest -> time stored (eviction order)
+    multillm:cache-stats:{tenant}             hits, misses and stores (hash)
 Celery:
     multillm.{provider}      the queue of a provider; task multillm.chat.{provider} is routed to it
     multillm.health          the health task's queue; task multillm.health
@@ -117,3 +125,31 @@ def provider_of_queue(queue_name: str) -> str | None:
     if not queue_name.startswith(f"{PREFIX}.") or queue_name == HEALTH_QUEUE:
         return None
     return queue_name.removeprefix(f"{PREFIX}.")
+
+
+def conversation(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation:{tenant}:{conversation_id}"
+
+
+def conversation_meta(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation-meta:{tenant}:{conversation_id}"
+
+
+def conversation_busy(tenant: str, conversation_id: str) -> str:
+    return f"{PREFIX}:conversation-busy:{tenant}:{conversation_id}"
+
+
+def conversations(tenant: str) -> str:
+    return f"{PREFIX}:conversations:{tenant}"
+
+
+def cache_entry(tenant: str, digest: str) -> str:
+    return f"{PREFIX}:cache:{tenant}:{digest}"
+
+
+def cache_index(tenant: str) -> str:
+    return f"{PREFIX}:cache-index:{tenant}"
+
+
+def cache_stats(tenant: str) -> str:
+    return f"{PREFIX}:cache-stats:{tenant}"

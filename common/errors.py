@@ -4,6 +4,7 @@
     ├── ConfigurationError            bad settings or input at the edge (never retried)
     │   └── UnknownProviderError / UnknownModelError
     ├── TenantRateLimited             a caller over its RATE_LIMIT_* at submit; nothing enqueued
+    ├── ConversationBusy              another job of the conversation is unfinished; nothing enqueued
     ├── ProviderError                 a provider call failed; carries provider, model, job id
     │   ├── RetryableError            worth another attempt on the same provider
     │   │   ├── RateLimited           429 / RESOURCE_EXHAUSTED; retry_after + RateLimitInfo
@@ -89,6 +90,13 @@ class TenantRateLimited(MultiLLMError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "tenant": self.tenant, "provider": self.provider, "retry_after": self.retry_after}
+
+
+class ConversationBusy(MultiLLMError):
+    """A job was submitted on a conversation while an earlier job of it had not finished: the turns
+    would interleave, so the new job is refused before anything is enqueued."""
+
+    code = "conversation_busy"
 
 
 class ProviderError(MultiLLMError):

@@ -36,6 +36,10 @@ class Job(BaseModel):
     tier: str | None = None
     fallback: bool = False
     path: list[str] = Field(default_factory=list)
+    # A conversation of the tenant whose history is sent before `messages` (common/conversations.py),
+    # and whether the response cache may answer (common/cache.py); None: the tenant's default.
+    conversation: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    cache: Literal["off", "on", "always"] | None = None
 
     @model_validator(mode="after")
     def _model_in_options(self) -> Job:
@@ -71,3 +75,5 @@ class JobResult(BaseModel):
     error: dict[str, Any] | None = None
     timings: Timings
     path: list[str] = Field(default_factory=list)
+    cached: bool = False  # answered from the response cache: no provider call, no cost
+    conversation: dict[str, Any] | None = None  # the conversation's id, turns sent and what was trimmed

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -147,16 +146,16 @@ class QueueCollector(Collector):
 
 
 def start_metrics_server(port: int, client: redis.Redis, settings: Settings) -> None:
-    """Expose /metrics on `port` (127.0.0.1 unless MULTILLM_METRICS_ADDR says otherwise)."""
+    """Expose /metrics on `port` at `settings.metrics_addr` (MULTILLM_METRICS_ADDR)."""
     registry: CollectorRegistry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.prometheus_multiproc_dir is not None:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     registry.register(QueueCollector(client))
     registry.register(StateCollector(client, settings))
-    start_http_server(port, addr=os.environ.get("MULTILLM_METRICS_ADDR", "127.0.0.1"), registry=registry)
+    start_http_server(port, addr=settings.metrics_addr, registry=registry)
 
 
 def metric_names() -> set[str]:

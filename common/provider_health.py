@@ -75,7 +75,7 @@ class Circuit:
         """`stored`: the circuit's hash when the caller has read it already (in a start-up script)."""
         raw = self.redis.hgetall(circuit_key(provider)) if stored is None else stored
         data = {k.decode(): v.decode() for k, v in raw.items()}
-        state = data.get("state", "closed")
+        state = str(data.get("state", "closed"))
         if state == "open" and time.time() >= float(data.get("until", 0)):
             return "half_open"
         return state

@@ -15,5 +15,5 @@ def backoff_delay(attempt: int, retry_after: float | None = None, rng: random.Ra
     rng = rng or random.Random()
     ceiling = min(CAP_S, BASE_S * 2 ** max(0, attempt - 1))
     delay = ceiling * (0.5 + rng.random() / 2)
-    return max(delay, retry_after or 0.0)
+    return float(max(delay, retry_after or 0.0))
 

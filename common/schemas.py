@@ -134,7 +134,7 @@ class ProviderConfig(ChatOptions):
     """The seed's ProviderConfig: options plus the key and a required model."""
 
     api_key: SecretStr
-    model: str  # type: ignore[assignment]
+    model: str
 
 
 class Usage(Strict):

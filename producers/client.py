@@ -11,20 +11,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery
 
 from multillm.common import constants
 from multillm.common.admission import Admission
+from multillm.common.cache import ResponseCache
+from multillm.common.conversations import ConversationInfo, Conversations, check_id
 from multillm.common.errors import ConfigurationError
 from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
-from multillm.common.routing import candidates, model_for
+from multillm.common.routing import Policy, candidates, model_for
 from multillm.common.sanitize import sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
@@ -69,6 +71,8 @@ class MultiLLM:
                                   replay_ttl_s=s.replay_ttl_s)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
+        self.conversations = Conversations(self.redis, self.settings.conversation_ttl_s)
+        self.cache = ResponseCache(self.redis, self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                                  broker_connection_retry_on_startup=True)
@@ -97,7 +101,8 @@ class MultiLLM:
             raise ConfigurationError(f"policy: {policy!r} is not one of health, latency, cost")
         order = read_order(self.redis, list(self.settings.providers))
         down = {p for p in order if self._circuit.state(p) == "open"}
-        pairs = [c for c in candidates(tier or "fast", order, policy, tiers, read_health(self.redis)) if c[0] not in down]
+        chosen_policy = cast(Policy, policy)  # checked just above
+        pairs = [c for c in candidates(tier or "fast", order, chosen_policy, tiers, read_health(self.redis)) if c[0] not in down]
         if not pairs:
             raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
         return pairs[0]
@@ -116,13 +121,19 @@ class MultiLLM:
         tier: str | None = None,
         policy: str = "health",
         fallback: bool | None = None,
+        conversation: str | None = None,
+        cache: bool | str | None = None,
         **options: Any,
     ) -> JobHandle:
         """Validate and enqueue one chat; `options` are ChatOptions fields (temperature, max_tokens...).
 
         `provider` may be `auto` (chosen by `policy`: health, latency or cost) and `tier` a model tier
         (fast, smart, vision). Fallback to other providers is on for `auto` and tiers, off for a named
-        provider and model unless `fallback=True`."""
+        provider and model unless `fallback=True`.
+
+        `conversation` names a conversation of the tenant: its history is sent before `prompt`, and the
+        answer is added to it. `cache=True` lets the response cache answer when temperature is 0,
+        `cache="always"` whatever the temperature, `cache=False` never; None: the tenant's default."""
         chosen, model = self.route(provider, model, tier, policy)
         data: dict[str, Any] = {
             "provider": chosen,
@@ -135,6 +146,8 @@ class MultiLLM:
             "deadline_s": deadline_s or self.settings.job_deadline_s,
             "max_attempts": max_attempts or self.settings.max_attempts,
             "metadata": metadata or {},
+            "conversation": check_id(conversation) if conversation is not None else None,
+            "cache": cache_mode(cache),
         }
         if job_id is not None:
             data["job_id"] = job_id
@@ -145,6 +158,9 @@ class MultiLLM:
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
         job = validate_job(job)
+        if job.conversation is not None:  # one job at a time per conversation: ConversationBusy otherwise
+            hold_s = job.deadline_s + self.settings.result_ttl_s
+            self.conversations.claim(job.tenant, job.conversation, job.job_id, hold_s)
         if self._admission.enabled(job.provider) and not self.records.exists(job.job_id):
             self._admission.admit(job.tenant, job.provider, job.job_id)
         if self.records.accept(job):
@@ -154,3 +170,30 @@ class MultiLLM:
 
     def job(self, job_id: str) -> JobHandle:
         return JobHandle(job_id, self.redis, self.url, self.records)
+
+    def conversation(self, conversation_id: str, tenant: str = "default") -> ConversationInfo:
+        """A conversation with every stored turn; ConfigurationError when there is none by that id."""
+        found = self.conversations.info(tenant, check_id(conversation_id), with_history=True)
+        if found is None:
+            raise ConfigurationError(f"conversation {conversation_id}: not found (never used, expired or deleted)")
+        return found
+
+    def list_conversations(self, tenant: str = "default") -> list[ConversationInfo]:
+        return self.conversations.list(tenant)
+
+    def fork_conversation(self, conversation_id: str, new_id: str, *, at_turn: int | None = None,
+                          tenant: str = "default") -> ConversationInfo:
+        """A new conversation with the first `at_turn` turns (all if None) of `conversation_id`."""
+        return self.conversations.fork(tenant, check_id(conversation_id), new_id, at_turn)
+
+    def delete_conversation(self, conversation_id: str, tenant: str = "default") -> bool:
+        return self.conversations.delete(tenant, check_id(conversation_id))
+
+
+def cache_mode(cache: bool | str | None) -> str | None:
+    """`cache=` as the job stores it: True -> on, False -> off; on, off and always as they are."""
+    if cache is None or isinstance(cache, bool):
+        return None if cache is None else ("on" if cache else "off")
+    if cache not in ("on", "off", "always"):
+        raise ConfigurationError(f"cache: {cache!r} is not one of True, False, 'on', 'off', 'always'")
+    return cache

@@ -8,7 +8,7 @@ sequence number is the next one expected; on a gap, read the missing ones back f
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import redis
 import redis.asyncio as aioredis
@@ -36,7 +36,7 @@ class JobHandle:
     def __repr__(self) -> str:
         return f"<JobHandle {self.job_id}>"
 
-    def stream(self, timeout: float | None = None, after: int = 0) -> Iterator[StreamMessage]:
+    def stream(self, timeout: float | None = None, after: int = 0) -> Generator[StreamMessage, None, None]:
         """Every message after sequence number `after`, in order, until the terminal one."""
         seq = Sequencer(after)
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -14,7 +14,6 @@ from multillm.common import constants
 from multillm.common.errors import MultiLLMError
 from multillm.common.provider_health import Health, assess, recent_outcomes, write_order
 from multillm.common.providers import SPECS, create_provider
-from multillm.common.settings import get_settings
 from multillm.workers.app import app
 from multillm.workers.tasks import runtime
 
@@ -69,10 +68,3 @@ def check_health() -> list[Health] | None:
 def health() -> str:
     healths = check_health()
     return "skipped" if healths is None else "checked"
-
-
-app.conf.task_routes = {**(app.conf.task_routes or {}), constants.HEALTH_TASK: {"queue": HEALTH_QUEUE}}
-app.conf.beat_schedule = {
-    "health": {"task": constants.HEALTH_TASK, "schedule": get_settings().health_interval_s,
-               "options": {"queue": HEALTH_QUEUE, "expires": get_settings().health_interval_s}},
-}

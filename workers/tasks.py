@@ -44,9 +44,9 @@ def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
 
 
 def _register(provider: str) -> Task:
-    limit = get_settings().provider(provider).task_rate_limit
+    # The rate limit comes from task_annotations (workers/app.py), read when the app is configured.
     # Redis errors (a restart, a failover) are retried with backoff until Redis answers again.
-    return app.task(_chat, name=chat_task_name(provider), bind=True, rate_limit=limit,
+    return app.task(_chat, name=chat_task_name(provider), bind=True,
                     acks_late=True, reject_on_worker_lost=True, autoretry_for=(redis.RedisError,),
                     retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=None)
 

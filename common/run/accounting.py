@@ -23,14 +23,15 @@ def cost_usd(job: Job, usage: Usage) -> float:
 
 
 def job_result(job: Job, attempt: int, out: ChatResult, timings: Timings, status: JobStatus,
-               error: dict[str, Any] | None = None) -> JobResult:
-    """The result of this attempt; an error result keeps the usage (it was paid for) but not the text."""
+               error: dict[str, Any] | None = None, *, cached: bool = False, **extra: Any) -> JobResult:
+    """The result of this attempt; an error result keeps the usage (it was paid for) but not the text.
+    An answer from the response cache costs nothing."""
     timings.finished_at = time.time()
     return JobResult(
         job_id=job.job_id, status=status, provider=job.provider, model=job.model, tenant=job.tenant,
         attempts=attempt, text=out.text if not error else "", tool_calls=out.tool_calls if not error else [],
-        usage=out.usage, cost_usd=cost_usd(job, out.usage), finish_reason=out.finish_reason, error=error,
-        timings=timings, path=[*job.path, f"{job.provider}/{job.model}"],
+        usage=out.usage, cost_usd=0.0 if cached else cost_usd(job, out.usage), finish_reason=out.finish_reason, error=error,
+        timings=timings, path=[*job.path, f"{job.provider}/{job.model}"], cached=cached, **extra,
     )
 
 

@@ -30,6 +30,7 @@ from multillm.common.job_record import parse_job
 from multillm.common.jobs import Job, JobStatus, Timings
 from multillm.common.lease import ACQUIRED, Lease, attempts_key
 from multillm.common.logs import job_context
+from multillm.common.preparation import Preparation
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.retry import backoff_delay
 from multillm.common.run.accounting import job_result, store
@@ -103,10 +104,12 @@ class Attempt:
                              replay_max=s.replay_max, ttl=s.replay_ttl_s, batcher=rt.batcher)
         self.timings = Timings(submitted_at=job.submitted_at, started_at=time.time())
         self.out = ChatResult(provider=job.provider, model=job.model)
+        self.prep = Preparation(rt.redis, s, job)  # conversation history and the response cache
 
     def run(self) -> Delivery:
         try:
             check_can_start(self.rt, self.job, self.lease, self.facts)
+            self.prep.load()
             self._stream()
             return self._succeed()
         except QuotaWait as wait:
@@ -133,10 +136,13 @@ class Attempt:
 
     def _stream(self) -> None:
         job, rt = self.job, self.rt
+        if self.prep.cached is not None:  # answered from the response cache: no call, no quota
+            self._emit("start", provider=job.provider, model=job.model, **self.prep.start_fields())
+            return self.prep.replay(self._on_event)
         api_key = rt.api_key(job)
-        with quota_slot(rt, job, self.lease.attempt, api_key, self.out):
+        with quota_slot(rt, job, self.lease.attempt, api_key, self.out, self.prep.messages):
             # Not waited for: it goes out while the request is made; the first chunk waits for it.
-            self._send("start", provider=job.provider, model=job.model)
+            self._send("start", provider=job.provider, model=job.model, **self.prep.start_fields())
             self._call(api_key)
 
     def _call(self, api_key: str) -> None:
@@ -146,13 +152,14 @@ class Attempt:
         provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
                                    client=rt.http_client(base_url))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
-        with closing(provider.stream_chat(job.messages, job.options, job_id=job.job_id)) as events:
+        with closing(provider.stream_chat(self.prep.messages, self.prep.options, job_id=job.job_id)) as events:
             for event in events:
                 self._on_event(event)
                 check_deadline_mid_stream(job)
 
     def _on_event(self, event: ProviderEvent) -> None:
         out = self.out
+        self.prep.record(event)
         if event.type == "delta":
             out.text += event.text
             if self.timings.first_token_at is None:  # the first chunk waits for no batch: time to first token
@@ -206,8 +213,10 @@ class Attempt:
         # The call's health and the result's usage go in one round trip after the result (at hundreds of
         # jobs a second, round trips are what the worker spends its CPU on).
         bookkeeping = self.rt.redis.pipeline(transaction=False)
-        record_call(self.rt, self.job.provider, self.timings, None, bookkeeping)
-        result = job_result(self.job, self.lease.attempt, self.out, self.timings, "succeeded")
+        if self.prep.cached is None:
+            record_call(self.rt, self.job.provider, self.timings, None, bookkeeping)
+        result = job_result(self.job, self.lease.attempt, self.out, self.timings, "succeeded", **self.prep.result_fields())
+        self.prep.succeeded(result, self.lease.owner)
         store(self.rt, self.pub, "done", result, bookkeeping, finish_reason=result.finish_reason, text=result.text,
               usage=result.usage.model_dump())
         bookkeeping.execute()
@@ -215,7 +224,8 @@ class Attempt:
 
     def _fail(self, exc: MultiLLMError, status: JobStatus) -> Delivery:
         error = exc.to_dict()
-        result = job_result(self.job, self.lease.attempt, self.out, self.timings, status, error)
+        self.prep.failed()
+        result = job_result(self.job, self.lease.attempt, self.out, self.timings, status, error, **self.prep.result_fields())
         store(self.rt, self.pub, "cancelled" if status == "cancelled" else "error", result, error=error)
         return Delivery(status)
 

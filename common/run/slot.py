@@ -14,20 +14,22 @@ from multillm.common.jobs import Job
 from multillm.common.providers import get_spec
 from multillm.common.quota import TokenCount, estimate_tokens, rule_for
 from multillm.common.run.runtime import Runtime
-from multillm.common.schemas import ChatResult
+from multillm.common.schemas import ChatResult, Message
 
 
-def job_tokens(job: Job) -> TokenCount:
-    """Tokens to reserve before the call: the prompt estimate and the output cap."""
-    chars = sum(len(m.text()) for m in job.messages) + len(job.options.system_prompt or "")
+def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
+    """Tokens to reserve before the call: the prompt estimate (of `messages`, the job's own by default)
+    and the output cap."""
+    chars = sum(len(m.text()) for m in messages or job.messages) + len(job.options.system_prompt or "")
     info = get_spec(job.provider).find_model(job.model)
     cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
     return estimate_tokens(chars, cap)
 
 
 @contextmanager
-def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult) -> Iterator[None]:
-    """Hold the slot while the body calls the provider; `out` is where the call's usage arrives."""
+def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResult,
+               messages: list[Message] | None = None) -> Iterator[None]:
+    """Hold the slot while the body calls the provider with `messages`; `out` is where its usage arrives."""
     rule = rule_for(rt.settings.provider(job.provider), api_key, rt.settings.rate_limit)
     reservation = f"{job.job_id}:{attempt}"
 
@@ -37,7 +39,7 @@ def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResul
 
     with ExitStack() as slot:
         try:
-            slot.enter_context(rt.quota.reserved(rule, reservation, job_tokens(job), deadline_at=job.deadline_at,
+            slot.enter_context(rt.quota.reserved(rule, reservation, job_tokens(job, messages), deadline_at=job.deadline_at,
                                                  inline_wait_s=rt.settings.quota_inline_wait_s, sleep=wait))
         except RateLimitExceeded as exc:  # named here: the quota knows the key, not the job
             raise RateLimitExceeded(exc.detail, provider=job.provider, model=job.model, job_id=job.job_id,

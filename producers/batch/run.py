@@ -73,6 +73,7 @@ class BatchRun:
     stop_requested: Callable[[], bool] = lambda: False
     judge: Target | None = None
     judge_fallback: bool = False  # may a judge job move to another provider when the judge fails?
+    cache: bool | str | None = None  # the response cache for answers and verdicts (producers/client.py `submit`)
     _shown: float = field(default=0.0, init=False)  # when progress was last reported
     _rejudged: int = field(default=0, init=False)  # earlier rows sent for a verdict in this run
 
@@ -171,7 +172,7 @@ class BatchRun:
     def _submit(self, rid: str, line: Line, target: Target, pending: dict[str, Waiting]) -> None:
         job_id = job_id_for(rid, line, target)
         if self._send(target.provider, line.messages, model=target.model, job_id=job_id, deadline_s=self.deadline_s,
-                      metadata={"batch": rid, "custom_id": line.custom_id[:100]}, **line.options):
+                      metadata={"batch": rid, "custom_id": line.custom_id[:100]}, cache=self.cache, **line.options):
             pending[job_id] = Waiting(line, target)
 
     def _submit_judge(self, rid: str, line: Line, target: Target, row: dict[str, Any], pending: dict[str, Waiting],
@@ -183,7 +184,8 @@ class BatchRun:
         try:
             sent = self._send(judge.provider, messages, model=judge.model, job_id=job_id, deadline_s=self.deadline_s,
                               fallback=self.judge_fallback, metadata={"batch": rid, "judge_of": target.name,
-                                                                      "custom_id": line.custom_id[:100]}, **options)
+                                                                      "custom_id": line.custom_id[:100]},
+                              cache=True if self.cache else None, **options)  # verdicts: temperature 0
         except ConfigurationError as exc:  # e.g. the answer is too long for the judge: that line is unjudged
             row["metrics"]["judge"] = judge_error("refused", str(exc), judge.provider, judge.model)
             progress.finished(self.judge_name, ok=False)

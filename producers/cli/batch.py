@@ -22,6 +22,8 @@ from multillm.producers.batch.run import BATCH_PREFIX, BatchRun, Target, parse_t
 from multillm.producers.batch.run import Progress as BatchProgress
 from multillm.producers.cli.connect import connect
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import PIPE_WIDTH, print_json
+from multillm.producers.cli.output import console as stdout_console
 from multillm.producers.cli.system import parse_providers
 from multillm.producers.client import resolve_redis_url
 
@@ -38,7 +40,7 @@ JUDGE_COLUMNS = ("score", "judged", "judge errors", "judge $")
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     """The comparison, and in judge mode the judge's figures in a second table so both fit a terminal."""
     if not console.is_terminal:
-        console.width = max(console.width, 160)  # a comparison table is wider than a pipe's 80 columns
+        console.width = PIPE_WIDTH  # a comparison table is wider than a pipe's 80 columns: never fold it there
     judged = bool(rows) and "judged" in rows[0]
     main = [c for c in (rows[0] if rows else []) if not (judged and c in JUDGE_COLUMNS[1:])]
     console.print(_table("Comparison", rows, main))
@@ -96,12 +98,15 @@ def run(
     judge: Annotated[str | None, typer.Option(help="The judge for --scoring judge: provider=model")] = None,
     judge_fallback: Annotated[bool, typer.Option(help="Let a failing judge job move to another provider")] = False,
     concurrency: Annotated[int | None, typer.Option(help="Worker slots when an embedded system is started")] = None,
+    cache: Annotated[bool, typer.Option("--cache", help="Answers at temperature 0 and verdicts from the response cache")] = False,
+    cache_always: Annotated[bool, typer.Option("--cache-always", help="Every answer from the cache, any temperature")] = False,
 ) -> None:
     """Fan every line out to each provider/model through the queues, then compare them.
 
     Example: multillm batch run --sample --providers all --out out/sample
     Example: multillm batch run prompts.jsonl --providers openai,anthropic --models openai=gpt-4o --out out/run1
     Example: multillm batch run --sample --providers google,grok --scoring judge --judge openai=gpt-4o-mini --out out/judged
+    Example: multillm batch run prompts.jsonl --providers openai --cache --out out/again
     """
     if scoring not in SCORERS:
         raise ConfigurationError(f"--scoring: must be one of {', '.join(SCORERS)}")
@@ -128,13 +133,14 @@ def run(
                            failed=p.failed.get(name, 0), rate=f"{p.rate(name):.1f} job/s", eta=eta_text(p.eta_s(name)))
 
         batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set,
-                         judge=referee, judge_fallback=judge_fallback)
+                         judge=referee, judge_fallback=judge_fallback,
+                         cache="always" if cache_always else (True if cache else None))
         show(batch.run())
     if stop.is_set():
         console.print("stopped; what finished is saved. Run the same command again to resume.")
         raise typer.Exit(130)
     table = write_report(out, scoring)
-    print_table(table, Console())
+    print_table(table, stdout_console())
     console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}")
 
 
@@ -153,7 +159,7 @@ def report(out: Annotated[Path, typer.Argument(help="A batch output directory")]
         raise ConfigurationError(f"--scoring: must be one of {', '.join(SCORERS)}")
     if not (out / "results.jsonl").exists():
         raise ConfigurationError(f"OUT: {out / 'results.jsonl'} does not exist")
-    print_table(write_report(out, scoring), Console())
+    print_table(write_report(out, scoring), stdout_console())
 
 
 def _redis() -> redis.Redis:
@@ -162,16 +168,25 @@ def _redis() -> redis.Redis:
 
 @batch_app.command("status")
 @one_line_errors
-def status() -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON document")] = False) -> None:
     """List batches known to Redis with their progress.
 
     Example: multillm batch status
+    Example: multillm batch status --json
     """
     client = _redis()
+    batches = []
     for key in sorted(client.scan_iter(f"{BATCH_PREFIX}:*")):
         info = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+        batches.append({"batch_id": key.decode().rsplit(":", 1)[1], "state": info.get("state"),
+                        "done": int(info.get("done", 0)), "failed": int(info.get("failed", 0)),
+                        "input": info.get("input"), "updated": float(info["updated"]) if "updated" in info else None})
+        if as_json:
+            continue
         typer.echo(f"{key.decode().rsplit(':', 1)[1]}\t{info.get('state')}\tdone {info.get('done', 0)}"
                    f"\tfailed {info.get('failed', 0)}\t{info.get('input')}")
+    if as_json:
+        print_json({"batches": batches})
 
 
 @batch_app.command("cancel")

@@ -55,11 +55,17 @@ def chat(
     stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeat, at most 4)")] = None,
     system: Annotated[str | None, typer.Option(help="System prompt")] = None,
     json_mode: Annotated[bool, typer.Option("--json-mode", help="Ask for a JSON object")] = False,
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation (its history is sent)")] = None,
+    tenant: Annotated[str, typer.Option(help="The tenant the job (and conversation) belongs to")] = "default",
+    cache: Annotated[bool, typer.Option("--cache", help="Let the response cache answer (at temperature 0)")] = False,
+    cache_always: Annotated[bool, typer.Option("--cache-always", help="Let the cache answer at any temperature")] = False,
 ) -> None:
     """Ask one provider and stream the answer to stdout.
 
     Example: multillm chat --provider anthropic --max-tokens 100 "Name three rivers"
     Example: multillm chat --direct -p openai -m gpt-4o-mini --json "Hello"
+    Example: multillm chat --conversation c-42 "And the longest of them?"
+    Example: multillm chat --cache --temperature 0 "Capital of France?"
     """
     spec = get_spec(provider)
     options = chat_options(model or spec.default_model, temperature, max_tokens, top_p, frequency_penalty,
@@ -67,10 +73,13 @@ def chat(
     spec.model(options.model or "")
     messages = user_message(prompt)
     if direct:
+        if conversation or cache or cache_always:
+            raise ConfigurationError("--direct: conversations and the cache need the queue; drop --direct")
         _chat_direct(provider, messages, options, as_json)
         return
     with connect([provider]) as client:
-        handle = client.submit(provider, [m.model_dump() for m in messages], model=options.model,
+        handle = client.submit(provider, [m.model_dump() for m in messages], model=options.model, tenant=tenant,
+                               conversation=conversation, cache="always" if cache_always else (True if cache else None),
                                **options.model_dump(exclude_none=True, exclude={"model"}))
         print_stream(handle.stream(), as_json)
 
@@ -109,6 +118,8 @@ def print_stream(messages: Iterable[StreamMessage], as_json: bool) -> None:
             sys.stdout.flush()
         elif message.type == "start" and message.attempt > 1:
             typer.echo(f"\n[attempt {message.attempt} on {message.provider}/{message.model}: restarting]", err=True)
+        elif message.type == "start":
+            _note_start(message.model_extra or {})
         elif message.type in ("retry", "fallback"):
             typer.echo(f"\n[{message.type}: {(message.error or {}).get('message', '')}]", err=True)
         if message.type in ("error", "cancelled"):
@@ -117,11 +128,22 @@ def print_stream(messages: Iterable[StreamMessage], as_json: bool) -> None:
         sys.stdout.write("\n")
 
 
+def _note_start(extra: dict[str, Any]) -> None:
+    """On stderr: an answer from the cache, and turns of a conversation left out to fit the context."""
+    if extra.get("cached"):
+        typer.echo("[answered from the response cache]", err=True)
+    trimmed = (extra.get("conversation") or {}).get("trimmed_turns", 0)
+    if trimmed:
+        typer.echo(f"[conversation {extra['conversation']['id']}: the {trimmed} oldest turns left out to fit the "
+                   "model's context]", err=True)
+
+
 def _job_error(error: dict[str, Any]) -> MultiLLMError:
     return MultiLLMError(str(error.get("message", "the job failed")))
 
 
-def _client() -> MultiLLM:
+def open_client() -> MultiLLM:
+    """A client of the running system (REDIS_URL, or the one `multillm up` started)."""
     return MultiLLM(resolve_redis_url(None, get_settings()))
 
 
@@ -139,9 +161,11 @@ def submit(
     Example: JOB=$(multillm submit -p google "Summarise Hamlet") && multillm stream $JOB
     """
     user_message(prompt)
-    options = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
-    with _client() as client:
-        typer.echo(client.submit(provider, prompt, model=model, job_id=job_id, **options).job_id)
+    options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+    with open_client() as client:
+        handle = client.submit(provider, prompt, model=model, job_id=job_id,
+                               **{k: v for k, v in options.items() if v is not None})
+        typer.echo(handle.job_id)
 
 
 @one_line_errors
@@ -151,7 +175,7 @@ def stream(job_id: str, as_json: AsJson = False,
 
     Example: multillm stream 3f2a9c... --json
     """
-    with _client() as client:
+    with open_client() as client:
         print_stream(client.job(job_id).stream(timeout=timeout), as_json)
 
 
@@ -161,7 +185,7 @@ def result(job_id: str, wait: Annotated[float, typer.Option(help="Seconds to wai
 
     Example: multillm result 3f2a9c... --wait 30
     """
-    with _client() as client:
+    with open_client() as client:
         handle = client.job(job_id)
         found: JobResult | None = handle.result(timeout=wait) if wait else handle.stored_result()
         if found is None:
@@ -175,5 +199,5 @@ def cancel(job_id: str) -> None:
 
     Example: multillm cancel 3f2a9c...
     """
-    with _client() as client:
+    with open_client() as client:
         typer.echo("cancelling" if client.job(job_id).cancel() else "already finished")

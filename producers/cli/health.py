@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from multillm.common.provider_health import read_health, read_order
 from multillm.common.providers import SPECS
 from multillm.common.settings import get_settings
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import console, print_json
 from multillm.producers.client import resolve_redis_url
 
 
@@ -18,15 +20,25 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def health_document(order: list[str], known: dict[str, Any]) -> dict[str, Any]:
+    """`--json`: the fallback order and each provider's figures (status `unknown` before any are known)."""
+    return {"order": order, "providers": [{"rank": rank, "provider": p, **(known.get(p) or {"status": "unknown"})}
+                                          for rank, p in enumerate(order, 1)]}
+
+
 @one_line_errors
-def health() -> None:
+def health(as_json: Annotated[bool, typer.Option("--json", help="One JSON document")] = False) -> None:
     """Show each provider's status, score, latency, error rate, circuit and place in the fallback order.
 
     Example: multillm health
+    Example: multillm health --json | jq '.providers[0].provider'
     """
     client = redis.Redis.from_url(resolve_redis_url(None, get_settings()))
     order = read_order(client, list(SPECS))
     known = read_health(client)
+    if as_json:
+        print_json(health_document(order, known))
+        return
     if not known:
         typer.echo("no health data yet: the beat writes it every MULTILLM_HEALTH_INTERVAL_S (is `multillm up` running?)")
     table = Table(title="Provider health")
@@ -44,4 +56,4 @@ def health() -> None:
         table.add_row(str(rank), provider, status, f"{h['score']:.2f}", f"{h['success_rate']:.0%}", _s(h["p50_s"]),
                       _s(h["p95_s"]), _s(h["ttft_p50_s"]), f"{h['rate_limited_share']:.0%}", h["circuit"], probe,
                       str(h["samples"]))
-    Console().print(table)
+    console().print(table)

@@ -10,7 +10,9 @@ from multillm.common.logs import install_secret_filter
 from multillm.common.settings import get_settings
 from multillm.producers.cli.batch import batch_app
 from multillm.producers.cli.bench import bench
+from multillm.producers.cli.cache import cache_app
 from multillm.producers.cli.chat import cancel, chat, result, stream, submit
+from multillm.producers.cli.conversations import conversations_app
 from multillm.producers.cli.health import health
 from multillm.producers.cli.keys import keygen, keys_app
 from multillm.producers.cli.models import models
@@ -30,6 +32,8 @@ for command in (chat, submit, stream, result, cancel, models, up, worker, simula
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
+app.add_typer(conversations_app, name="conversations")
+app.add_typer(cache_app, name="cache")
 
 
 @app.callback()

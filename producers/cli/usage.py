@@ -11,13 +11,13 @@ from typing import Annotated
 
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from multillm.common.errors import ConfigurationError
 from multillm.common.settings import get_settings
 from multillm.common.usage import read_usage
 from multillm.producers.cli.exits import one_line_errors
+from multillm.producers.cli.output import console
 from multillm.producers.client import resolve_redis_url
 
 
@@ -35,11 +35,14 @@ def usage(
     by: Annotated[str, typer.Option(help="provider, model or tenant")] = "provider",
     output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document (as --format json)")] = False,
 ) -> None:
     """Requests, errors, tokens, cost and latency per provider, model or tenant, per day range.
 
     Example: multillm usage --since 2026-11-01 --by model --format csv --out usage.csv
+    Example: multillm usage --by tenant --json
     """
+    output = "json" if as_json else output
     if by not in ("provider", "model", "tenant"):
         raise ConfigurationError("--by: must be provider, model or tenant")
     if output not in ("table", "csv", "json"):
@@ -64,7 +67,7 @@ def usage(
             table.add_column(column, justify="left" if column == by else "right")
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
-        Console().print(table)
+        console().print(table)
         return
     if out:
         out.write_text(text)

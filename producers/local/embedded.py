@@ -23,10 +23,11 @@ from pathlib import Path
 import redis
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.settings import get_settings
 
 
 def state_path() -> Path:
-    return Path(os.environ.get("MULTILLM_HOME") or Path.home() / ".multillm") / "system.json"
+    return get_settings().home / "system.json"
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 
 from multillm.common import constants, metrics
 from multillm.common.providers import SPECS
-from multillm.common.settings import GLOBAL_VARS, RATE_LIMIT_VARS, env_names, load_settings
+from multillm.common.settings import known_variables, load_settings
 from multillm.producers.cli.main import app as cli_app
 from multillm.producers.client import MultiLLM
 from multillm.producers.local.embedded import free_port, python_module, spawn, start_redis, stop
@@ -42,17 +42,12 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 KEDA = json.loads((Path(__file__).parent / "keda_schemas.json").read_text())
-# Read outside common/settings.py, by the module named (checked below).
-READ_ELSEWHERE = {"MULTILLM_METRICS_ADDR": metrics}
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 K8S_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 
 
 def multillm_env_names() -> set[str]:
-    names = set(GLOBAL_VARS) | set(RATE_LIMIT_VARS) | set(READ_ELSEWHERE)
-    for provider in SPECS:
-        names |= set(env_names(provider))
-    return names
+    return known_variables()
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
@@ -94,13 +89,6 @@ def test_the_command_check_refuses_what_does_not_exist():
         check_command(["celery"], ["-A", "multillm.workers", "flower", "--basic_auth_file=x"])
     with pytest.raises(AssertionError):
         check_command(None, ["workers", "--provider", "openai"])
-
-
-def test_settings_read_elsewhere_are_really_read_there():
-    import inspect
-
-    for name, module in READ_ELSEWHERE.items():
-        assert f'"{name}"' in inspect.getsource(module)
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------
