@@ -150,7 +150,7 @@ class Attempt:
         base_url = rt.settings.provider(job.provider).base_url or get_spec(job.provider).default_base_url
         timeouts = rt.settings.timeouts(total=max(0.001, job.deadline_at - time.time()))
         provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
-                                   client=rt.http_client(base_url))
+                                   client=rt.http_client(base_url, job.job_id))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
         with closing(provider.stream_chat(self.prep.messages, self.prep.options, job_id=job.job_id)) as events:
             for event in events:

@@ -87,3 +87,13 @@ def test_an_unreadable_record_ends_with_an_error_result_and_releases_the_lease(r
     assert run_job(rt, "missing", "openai").status == "failed"
     missing = json.loads(rt.redis.get(constants.result("missing")))
     assert missing["error"]["message"].endswith("not found (never submitted, or expired)")
+
+
+def test_jobs_spread_over_several_http_clients_per_base_url_and_keep_theirs(rt):
+    from multillm.common.run.runtime import HTTP_SHARDS
+
+    clients = {id(rt.http_client("http://a", f"job-{i}")) for i in range(400)}
+    assert 1 < len(clients) <= HTTP_SHARDS
+    assert rt.http_client("http://a", "job-7") is rt.http_client("http://a", "job-7")
+    assert rt.http_client("http://b", "job-7") is not rt.http_client("http://a", "job-7")
+    assert rt.http_client("http://a") is rt.http_client("http://a")
