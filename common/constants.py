@@ -22,8 +22,11 @@ Quotas, keys, usage, batches:
     multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
     multillm:quota:tenant:{tenant}:...       per-tenant request windows
     multillm:vault           encrypted provider keys per tenant
+    multillm:tenants         hash: gateway tenant name -> its record (JSON: key hash, masked key, shared_keys)
+    multillm:tenant-key:{sha256 of an API key}  the gateway tenant that key belongs to
     multillm:usage:{day}     per-day usage totals
-    multillm:batch:{id}      a batch run's state
+    multillm:batch:{id}      a batch run's state (hash: tenant, input, state, done, failed, total, targets)
+    multillm:batch-rows:{id} the batch's written output rows (list, capped, the results' TTL)
 Conversations and the response cache (per tenant):
     multillm:conversation:{tenant}:{id}       a conversation's turns (list of JSON), expires when idle
     multillm:conversation-meta:{tenant}:{id}  its creation and update times and last job (hash)
@@ -45,8 +48,10 @@ HEALTH_LOCK = f"{PREFIX}:health:lock"
 HEALTH_RUNS = f"{PREFIX}:health:runs"
 QUOTA = f"{PREFIX}:quota"
 VAULT = f"{PREFIX}:vault"
+TENANTS = f"{PREFIX}:tenants"
 USAGE = f"{PREFIX}:usage"
 BATCH = f"{PREFIX}:batch"
+BATCH_ROWS = f"{PREFIX}:batch-rows"
 
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
@@ -153,3 +158,16 @@ def cache_index(tenant: str) -> str:
 
 def cache_stats(tenant: str) -> str:
     return f"{PREFIX}:cache-stats:{tenant}"
+
+
+def tenant_key(digest: str) -> str:
+    return f"{PREFIX}:tenant-key:{digest}"
+
+
+def batch(batch_id: str) -> str:
+    return f"{BATCH}:{batch_id}"
+
+
+def batch_rows(batch_id: str) -> str:
+    """Not under `multillm:batch:`, so a scan of batches finds each batch's state hash only."""
+    return f"{BATCH_ROWS}:{batch_id}"

@@ -21,16 +21,18 @@ from logging.handlers import WatchedFileHandler
 from typing import IO, Any
 
 # sk-… (OpenAI, Anthropic sk-ant-, OpenRouter sk-or-), xai-…, hf_…, GitHub ghp_/github_pat_, Google AIza…,
-# and whatever follows "Bearer ".
+# gateway tenant keys mlm_…, and whatever follows "Bearer ".
 KEY_SHAPES = re.compile(
-    r"(?:sk-(?:ant-|or-)?[A-Za-z0-9_\-]{8,}|xai-[A-Za-z0-9]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{8,}"
+    r"(?:sk-(?:ant-|or-)?[A-Za-z0-9_\-]{8,}|mlm_[A-Za-z0-9_\-]{8,}|xai-[A-Za-z0-9]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{8,}"
     r"|github_pat_[A-Za-z0-9_]{8,}|AIza[0-9A-Za-z_\-]{20,}|(?<=Bearer )[A-Za-z0-9._\-]{8,})"
 )
-JOB_FIELDS = ("job_id", "provider", "model", "attempt")
+JOB_FIELDS = ("job_id", "provider", "model", "attempt", "request_id")
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(job)s: %(message)s"
 
 # Per thread (threads pool) and per task (asyncio): each slot sees only the job it runs.
 _current_job: ContextVar[dict[str, Any] | None] = ContextVar("multillm_job", default=None)
+# The gateway's request id, per asyncio task: every line logged while serving a request carries it.
+_current_request: ContextVar[str | None] = ContextVar("multillm_request", default=None)
 
 
 def mask_secrets(text: str) -> str:
@@ -47,6 +49,16 @@ def job_context(job_id: str, provider: str, model: str, attempt: int) -> Iterato
         _current_job.reset(token)
 
 
+@contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    """Every line logged inside the block carries `request_id`."""
+    token = _current_request.set(request_id)
+    try:
+        yield
+    finally:
+        _current_request.reset(token)
+
+
 class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -60,7 +72,8 @@ class JobContextFilter(logging.Filter):
     """Copies the running job's fields onto the record; fields given with `extra=` win."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in (_current_job.get() or {}).items():
+        fields = {**(_current_job.get() or {}), "request_id": _current_request.get()}
+        for name, value in fields.items():
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
         return True
@@ -101,7 +114,8 @@ class HumanFormatter(logging.Formatter):
         record.job = ""
         if fields:
             where = "/".join(str(fields[k]) for k in ("provider", "model") if k in fields)
-            parts = [str(fields.get("job_id", "")), where, f"#{fields['attempt']}" if "attempt" in fields else ""]
+            parts = [str(fields.get("job_id", "")), where, f"#{fields['attempt']}" if "attempt" in fields else "",
+                     f"req {fields['request_id']}" if "request_id" in fields else ""]
             record.job = " [" + " ".join(p for p in parts if p) + "]"
         return mask_secrets(super().format(record))
 

@@ -145,6 +145,28 @@ class QueueCollector(Collector):
             return 0.0
 
 
+class RedisMemoryCollector(Collector):
+    """Redis's memory use and its `maxmemory`, from INFO at scrape time. Redis runs with
+    `maxmemory-policy noeviction` (queues and jobs must never be evicted), so past the limit it
+    refuses writes: submits, chunks and results. The alert on used / max warns before that."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        used = GaugeMetricFamily("multillm_redis_memory_used_bytes", "Memory Redis holds (INFO used_memory)")
+        limit = GaugeMetricFamily("multillm_redis_maxmemory_bytes", "Redis maxmemory (INFO maxmemory); 0: no limit")
+        try:
+            info = self.redis.info("memory")
+        except redis.ResponseError:  # INFO refused (a managed Redis's ACL): no sample rather than a failed scrape
+            info = {}
+        if "used_memory" in info:
+            used.add_metric([], float(info["used_memory"]))
+            limit.add_metric([], float(info.get("maxmemory", 0)))
+        yield used
+        yield limit
+
+
 def start_metrics_server(port: int, client: redis.Redis, settings: Settings) -> None:
     """Expose /metrics on `port` at `settings.metrics_addr` (MULTILLM_METRICS_ADDR)."""
     registry: CollectorRegistry = REGISTRY
@@ -155,6 +177,7 @@ def start_metrics_server(port: int, client: redis.Redis, settings: Settings) -> 
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     registry.register(QueueCollector(client))
     registry.register(StateCollector(client, settings))
+    registry.register(RedisMemoryCollector(client))
     start_http_server(port, addr=settings.metrics_addr, registry=registry)
 
 
@@ -163,4 +186,5 @@ def metric_names() -> set[str]:
     names = {m._name for m in (JOBS, ERRORS, LATENCY, TTFT, TOKENS, COST, RETRIES, FALLBACKS, RATE_LIMITED,
                                QUOTA_WAIT)}
     return names | {"multillm_queue_depth", "multillm_oldest_job_age_seconds", "multillm_workers",
-                    "multillm_circuit_open", "multillm_quota_used", "multillm_quota_limit"}
+                    "multillm_circuit_open", "multillm_quota_used", "multillm_quota_limit",
+                    "multillm_redis_memory_used_bytes", "multillm_redis_maxmemory_bytes"}

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     log_level: LogLevel = Field(default="info", validation_alias="LOG_LEVEL")
     encryption_master_key: SecretStr | None = Field(default=None, validation_alias="ENCRYPTION_MASTER_KEY")
+    # the master key before a rotation, also accepted while `multillm keys rotate` runs
+    encryption_master_key_previous: SecretStr | None = Field(default=None, validation_alias="ENCRYPTION_MASTER_KEY_PREVIOUS")
     job_deadline_s: float = Field(default=300.0, gt=0, validation_alias="MULTILLM_JOB_DEADLINE_S")
     max_attempts: int = Field(default=4, ge=1, le=50, validation_alias="MULTILLM_MAX_ATTEMPTS")
     lease_ttl_s: float = Field(default=10.0, ge=1.0, validation_alias="MULTILLM_LEASE_TTL_S")
@@ -117,6 +119,9 @@ class Settings(BaseSettings):
     cache_max_entry_bytes: int = Field(default=1_000_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRY_BYTES")
     # tenants whose jobs use the cache unless told not to (comma-separated)
     cache_tenants: list[str] = Field(default_factory=list, validation_alias="MULTILLM_CACHE_TENANTS")
+    # the gateway: browser origins CORS allows (comma-separated), and the largest request body
+    cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, validation_alias="MULTILLM_GATEWAY_MAX_BODY_BYTES")
     providers: dict[str, ProviderSettings]
 
     @classmethod
@@ -131,6 +136,16 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         return [t.strip() for t in value.split(",") if t.strip()] if isinstance(value, str) else value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        for origin in value or []:
+            if origin != "*" and not str(origin).startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], or *")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -143,7 +158,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url
 
-    @field_validator("encryption_master_key")
+    @field_validator("encryption_master_key", "encryption_master_key_previous")
     @classmethod
     def _master_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None:

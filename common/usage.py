@@ -56,3 +56,20 @@ def read_usage(client: redis.Redis, since: date, until: date, by: str = "provide
                      "cost_usd": round(t["cost_usd"], 6),
                      "avg_latency_ms": round(t["latency_ms_sum"] / t["requests"], 1) if t["requests"] else 0.0})
     return rows
+
+
+def tenant_usage(client: redis.Redis, tenant: str, since: date, until: date) -> list[dict[str, Any]]:
+    """One tenant's totals per day and provider/model over [since, until], oldest day first."""
+    rows = []
+    day = since
+    while day <= until:
+        totals: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0.0))
+        for field, value in client.hgetall(day_key(day)).items():
+            provider, model, owner, name = field.decode().split("|")
+            if owner == tenant:
+                totals[f"{provider}/{model}"][name] += float(value)
+        rows += [{"day": day.isoformat(), "model": model, "requests": int(t["requests"]), "errors": int(t["errors"]),
+                  "input_tokens": int(t["input_tokens"]), "output_tokens": int(t["output_tokens"]),
+                  "cost_usd": round(t["cost_usd"], 6)} for model, t in sorted(totals.items())]
+        day += timedelta(days=1)
+    return rows

@@ -9,6 +9,7 @@ a value copied to another tenant's slot does not decrypt. Decrypted keys live on
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -66,7 +67,8 @@ class Cipher:
         if version != "v1":
             raise VaultError(f"stored key: unknown format {version!r}")
         if key_id != self.key_id:
-            raise VaultError(f"stored key: sealed with master key {key_id}, not the current {self.key_id}; rotate it")
+            raise VaultError(f"stored key: sealed with master key {key_id}, not the current {self.key_id}; "
+                             "give the previous one as ENCRYPTION_MASTER_KEY_PREVIOUS and run `multillm keys rotate`")
         try:
             b64 = base64.urlsafe_b64decode
             return self._aead.decrypt(b64(nonce), b64(sealed), context.encode()).decode()
@@ -74,13 +76,36 @@ class Cipher:
             raise VaultError("stored key: refused (tampered with, or another tenant's)") from None
 
 
-class Vault:
-    """Keys by tenant and provider in one Redis hash."""
+# KEYS: vault   ARGV: field, value read, value resealed. Replaces the value only if it is still the one
+# read, so a key set (or deleted) while a rotation runs is never overwritten with the older secret.
+_RESEAL = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
 
-    def __init__(self, client: redis.Redis, master_hex: str, old_master_hex: str | None = None) -> None:
+
+@dataclasses.dataclass
+class Rotation:
+    """What `Vault.rotate` did: values resealed, values already current, and `tenant/provider` ->
+    why an entry could not be read (it is left as it was)."""
+
+    resealed: int = 0
+    current: int = 0
+    broken: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class Vault:
+    """Keys by tenant and provider in one Redis hash.
+
+    `previous_master_hex` is the master key before a rotation: values still sealed with it stay
+    readable until `rotate()` has resealed them, so workers given both keys never fail a job."""
+
+    def __init__(self, client: redis.Redis, master_hex: str, previous_master_hex: str | None = None) -> None:
         self.redis = client
         self.cipher = Cipher(master_hex)
-        self.old = Cipher(old_master_hex) if old_master_hex else None
+        self.previous = Cipher(previous_master_hex) if previous_master_hex else None
+        self._reseal = client.register_script(_RESEAL)
 
     @staticmethod
     def _field(tenant: str, provider: str) -> str:
@@ -93,37 +118,42 @@ class Vault:
     def get(self, tenant: str, provider: str) -> str | None:
         field = self._field(tenant, provider)
         raw = self.redis.hget(VAULT, field)
-        if raw is None:
-            return None
-        value = raw.decode()
-        if self.old is not None and value.split(".")[1:2] == [self.old.key_id]:
-            return self.old.open(value, field)
+        return None if raw is None else self._open(raw.decode(), field)
+
+    def _open(self, value: str, field: str) -> str:
+        if self.previous is not None and value.split(".")[1:2] == [self.previous.key_id]:
+            return self.previous.open(value, field)
         return self.cipher.open(value, field)
 
     def delete(self, tenant: str, provider: str) -> bool:
         return bool(self.redis.hdel(VAULT, self._field(tenant, provider)))
 
-    def list_masked(self) -> list[tuple[str, str, str]]:
-        """(tenant, provider, masked key) for every stored key."""
-        out = []
-        for field, _ in sorted(self.redis.hgetall(VAULT).items()):
-            tenant, provider = field.decode().split("/", 1)
-            secret = self.get(tenant, provider) or ""
-            out.append((tenant, provider, mask(secret)))
-        return out
+    def list_masked(self) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+        """(tenant, provider, masked key) for every readable key, and `tenant/provider` -> why for the rest."""
+        out, broken = [], {}
+        for raw_field, raw in sorted(self.redis.hgetall(VAULT).items()):
+            name = raw_field.decode(errors="replace")
+            tenant, _, provider = name.partition("/")
+            try:
+                out.append((tenant, provider, mask(self._open(raw.decode(), name))))
+            except (VaultError, UnicodeDecodeError) as exc:
+                broken[name] = str(exc) if isinstance(exc, VaultError) else "stored key: not a vault value"
+        return out, broken
 
-    def rotate(self) -> int:
-        """Re-seal every value under the current master key; values already current are left as they are.
-
-        With the old master key given, this needs no downtime: reads accept both until it finishes."""
-        count = 0
-        for field, raw in self.redis.hgetall(VAULT).items():
-            name, value = field.decode(), raw.decode()
+    def rotate(self) -> Rotation:
+        """Reseal every value under the current master key. Values already current are left as they
+        are; an entry that cannot be read is skipped and named in the report, the rest go on."""
+        done = Rotation()
+        for raw_field, raw in sorted(self.redis.hgetall(VAULT).items()):
+            name, value = raw_field.decode(errors="replace"), raw.decode(errors="replace")
             if value.split(".")[1:2] == [self.cipher.key_id]:
+                done.current += 1
                 continue
-            if self.old is None:
-                raise VaultError("ENCRYPTION_OLD_MASTER_KEY: needed to re-encrypt values sealed with another master key")
-            secret = self.old.open(value, name)
-            self.redis.hset(VAULT, name, self.cipher.seal(secret, name))
-            count += 1
-        return count
+            try:
+                secret = self._open(value, name)
+            except VaultError as exc:
+                done.broken[name] = str(exc)
+                continue
+            if self._reseal(keys=[VAULT], args=[raw_field, raw, self.cipher.seal(secret, name)]):
+                done.resealed += 1
+        return done

@@ -15,6 +15,8 @@ from typing import Any, cast
 
 import redis
 from celery import Celery
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from multillm.common import constants
 from multillm.common.admission import Admission
@@ -33,6 +35,8 @@ from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
+
+REDIS_RETRIES = 30  # with the backoff below, about 20 s of Redis being away before a command fails
 
 
 def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
@@ -65,7 +69,9 @@ class MultiLLM:
     def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.url = resolve_redis_url(redis_url, self.settings)
-        self.redis = redis.Redis.from_url(self.url)
+        # Ride out a Redis restart: commands are retried on a lost connection for about 20 s.
+        retry = Retry(EqualJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES)
+        self.redis = redis.Redis.from_url(self.url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         s = self.settings
         self.records = JobRecords(self.redis, result_ttl_s=s.result_ttl_s, replay_max=s.replay_max,
                                   replay_ttl_s=s.replay_ttl_s)
@@ -75,7 +81,9 @@ class MultiLLM:
         self.cache = ResponseCache(self.redis, self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
         self._celery.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
-                                 broker_connection_retry_on_startup=True)
+                                 broker_connection_retry_on_startup=True,
+                                 task_publish_retry_policy={"max_retries": REDIS_RETRIES, "interval_start": 0,
+                                                            "interval_step": 0.2, "interval_max": 1.0})
 
     def close(self) -> None:
         self.redis.close()
@@ -163,10 +171,16 @@ class MultiLLM:
             self.conversations.claim(job.tenant, job.conversation, job.job_id, hold_s)
         if self._admission.enabled(job.provider) and not self.records.exists(job.job_id):
             self._admission.admit(job.tenant, job.provider, job.job_id)
-        if self.records.accept(job):
+        if self.records.accept(job) or self._stored_by_this_call(job):
             self._celery.send_task(constants.chat_task(job.provider), args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
+
+    def _stored_by_this_call(self, job: Job) -> bool:
+        """The accept ran but its reply was lost (Redis died after writing it) and the retry found the
+        record: it is this very job (same submit time) and no worker has touched it, so it still needs
+        enqueueing. A job enqueued twice runs once (a second delivery is a no-op)."""
+        return self.redis.get(constants.job(job.job_id)) == job.model_dump_json().encode()
 
     def job(self, job_id: str) -> JobHandle:
         return JobHandle(job_id, self.redis, self.url, self.records)

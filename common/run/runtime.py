@@ -19,6 +19,7 @@ from multillm.common.quota import Quota
 from multillm.common.run.start import Starter
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
+from multillm.common.tenants import may_use_operator_key
 from multillm.common.vault import Vault
 
 HTTP_SHARDS = 32  # httpx clients per provider base URL (see Runtime.http_client)
@@ -41,8 +42,9 @@ class Runtime:
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
-        master = settings.encryption_master_key
-        self.vault = Vault(self.redis, master.get_secret_value()) if master else None
+        master, previous = settings.encryption_master_key, settings.encryption_master_key_previous
+        self.vault = Vault(self.redis, master.get_secret_value(),
+                           previous.get_secret_value() if previous else None) if master else None
         self._http: dict[tuple[str, int], httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -66,6 +68,9 @@ class Runtime:
             stored = self.vault.get(job.tenant, job.provider)
             if stored:
                 return stored
+        if not may_use_operator_key(self.redis, job.tenant):
+            raise AuthenticationError(f"no API key for tenant {job.tenant!r}: store one with `multillm keys set`",
+                                      provider=job.provider, model=job.model, job_id=job.job_id)
         secret = self.settings.provider(job.provider).api_key
         if secret is None:
             spec = get_spec(job.provider)

@@ -4,8 +4,9 @@
     input.py     input lines: the OpenAI Batch API format or the simple form
     output.py    results.jsonl in the OpenAI Batch output format
     progress.py  progress rows on stderr
+    state.py     the batch in Redis: state, progress and its rows, per tenant (`/v1/batches`, the console)
     judge.py     judge scoring: a judge job per answered line, its verdict parsed strictly
-    report.py    report.md / report.html and the table on stdout (needs the `report` extra for plots)
+    report.py    report.md / report.html / matrix.html and the table on stdout (needs the `report` extra for plots)
     plots.py     the report's PNG plots (matplotlib)
     data/        the sample dataset (`--sample`)
 """

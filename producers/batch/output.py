@@ -16,6 +16,9 @@ from typing import Any
 
 from multillm.common.jobs import JobResult
 from multillm.producers.batch.input import Line, Target
+from multillm.producers.batch.judge import question_of
+
+PROMPT_CHARS = 2000  # the prompt shown beside its answers in the matrix; the input file has it whole
 
 Key = tuple[str, str, str]  # custom_id, provider, model
 
@@ -43,7 +46,8 @@ def output_row(line: Line, target: Target, result: JobResult) -> dict[str, Any]:
     return {
         "id": f"batch_req_{result.job_id}", "custom_id": line.custom_id, "provider": target.provider,
         "model": target.model, "response": {"status_code": status, "request_id": result.job_id, "body": body},
-        "error": error, "expected": line.expected, "metadata": line.metadata,
+        "error": error, "prompt": question_of(line.messages)[:PROMPT_CHARS], "expected": line.expected,
+        "metadata": line.metadata,
         "metrics": {"status": result.status, "latency_s": _span(t.submitted_at, t.finished_at),
                     "ttft_s": _span(t.started_at, t.first_token_at), "input_tokens": result.usage.input_tokens,
                     "output_tokens": result.usage.output_tokens, "cost_usd": result.cost_usd,

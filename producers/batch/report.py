@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from multillm.producers.batch.output import answer_text, latest_rows
+from multillm.producers.console import matrix_page
 
 SCORERS = ("exact", "contains", "regex", "judge")
 
@@ -115,7 +116,11 @@ def _pct(values: list[float], q: int) -> float | None:
 
 def figures(results: Path, how: str | None = None) -> list[Figures]:
     """Per provider/model, sorted by name; `how` None picks the scoring the results call for."""
-    rows = latest_rows(results)
+    return figures_of(latest_rows(results), how)
+
+
+def figures_of(rows: list[dict[str, Any]], how: str | None = None) -> list[Figures]:
+    """The same, from rows already read (one per line and provider/model)."""
     how = how or scoring_for(rows)
     found: dict[str, Figures] = {}
     for row in rows:
@@ -168,10 +173,19 @@ def html_page(rows: list[dict[str, Any]], plots: list[str], how: str) -> str:
 def write_report(out_dir: Path, how: str | None = None) -> list[dict[str, Any]]:
     from multillm.producers.batch.plots import plot  # matplotlib is slow to import: only when a report is written
 
-    found = figures(out_dir / "results.jsonl", how)
+    results = latest_rows(out_dir / "results.jsonl")
+    found = figures_of(results, how)
     how = found[0].how if found else (how or "contains")
     rows = [f.row() for f in found]
     plots = plot(found, out_dir) if found else []
     (out_dir / "report.md").write_text(markdown(rows, plots, how))
     (out_dir / "report.html").write_text(html_page(rows, plots, how))
+    (out_dir / "matrix.html").write_text(matrix_page(batch_view(out_dir.name, results, rows, how), "Batch matrix"))
     return rows
+
+
+def batch_view(name: str, results: list[dict[str, Any]], rows: list[dict[str, Any]], how: str) -> dict[str, Any]:
+    """What the console's batch page shows, from the results file instead of Redis."""
+    return {"id": name, "state": "finished", "done": len(results), "total": len(results),
+            "failed": sum(r["error"] is not None for r in results), "scoring": how,
+            "targets": sorted({f"{r['provider']}/{r['model']}" for r in results}), "figures": rows, "rows": results}

@@ -25,8 +25,18 @@ from multillm.common.errors import ConfigurationError, TenantRateLimited
 from multillm.common.jobs import JobResult
 from multillm.producers.batch.input import CHAT_OPTION_FIELDS, Line, Target, parse_line, parse_targets, read_lines
 from multillm.producers.batch.judge import judge_error, judge_request, judgement, question_of
-from multillm.producers.batch.output import Key, answer_text, compact, output_row, read_results, row_key, wants_verdict
+from multillm.producers.batch.output import (
+    Key,
+    answer_text,
+    compact,
+    latest_rows,
+    output_row,
+    read_results,
+    row_key,
+    wants_verdict,
+)
 from multillm.producers.batch.progress import Progress
+from multillm.producers.batch.state import BatchState
 from multillm.producers.client import MultiLLM
 
 __all__ = ["BATCH_PREFIX", "CHAT_OPTION_FIELDS", "BatchRun", "Line", "Progress", "Target", "job_id_for",
@@ -74,8 +84,11 @@ class BatchRun:
     judge: Target | None = None
     judge_fallback: bool = False  # may a judge job move to another provider when the judge fails?
     cache: bool | str | None = None  # the response cache for answers and verdicts (producers/client.py `submit`)
+    tenant: str = "default"  # whose jobs these are (a gateway tenant sees its own batches only)
     _shown: float = field(default=0.0, init=False)  # when progress was last reported
     _rejudged: int = field(default=0, init=False)  # earlier rows sent for a verdict in this run
+    _state: BatchState | None = field(default=None, init=False)
+    _fresh: list[dict[str, Any]] = field(default_factory=list, init=False)  # written, not yet kept in Redis
 
     @property
     def output(self) -> Path:
@@ -92,7 +105,7 @@ class BatchRun:
         progress = self._totals()
         pending: dict[str, Waiting] = {}
         self._shown, self._rejudged = 0.0, 0
-        self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", mapping={"input": str(self.input_path), "state": "running"})
+        self._state = state = self._begin(rid, progress)
         with self.output.open("a") as out:
             for line in read_lines(self.input_path):
                 for target in self.targets:
@@ -102,8 +115,19 @@ class BatchRun:
                 self._collect(pending, out, progress, rid)
         if self._rejudged:
             compact(self.output)
-        self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", "state", "finished")
+        state.keep(self._fresh)
+        state.finish()
         return progress
+
+    def _begin(self, rid: str, progress: Progress) -> BatchState:
+        """The batch in Redis: its state, and the rows an earlier run of it already wrote."""
+        state = BatchState(self.client.redis, rid, self.client.settings.result_ttl_s)
+        answers = [t.name for t in self.targets]
+        state.start(self.tenant, str(self.input_path), answers, sum(progress.total.get(n, 0) for n in answers))
+        self.client.redis.delete(state.rows_key)
+        state.keep(latest_rows(self.output) if self.output.exists() else [])
+        self._fresh = []
+        return state
 
     def _totals(self) -> Progress:
         """Jobs to expect, from a first pass over the input (which also finds a bad line before any is sent)."""
@@ -156,11 +180,15 @@ class BatchRun:
     def _cancelled(self, rid: str) -> bool:
         return self.client.redis.hget(f"{BATCH_PREFIX}:{rid}", "state") == b"cancelling"
 
+    def _write(self, out: IO[str], row: dict[str, Any]) -> None:
+        out.write(json.dumps(row) + "\n")
+        self._fresh.append(row)
+
     def _send(self, provider: str, messages: Any, **kwargs: Any) -> bool:
         """Submit, waiting out the tenant's TENANT_RATE_LIMIT_* refusals; False if stopped while waiting."""
         while True:
             try:
-                self.client.submit(provider, messages, **kwargs)
+                self.client.submit(provider, messages, tenant=self.tenant, **kwargs)
                 return True
             except TenantRateLimited as refused:
                 until = time.monotonic() + max(refused.retry_after, 0.05)
@@ -189,7 +217,7 @@ class BatchRun:
         except ConfigurationError as exc:  # e.g. the answer is too long for the judge: that line is unjudged
             row["metrics"]["judge"] = judge_error("refused", str(exc), judge.provider, judge.model)
             progress.finished(self.judge_name, ok=False)
-            out.write(json.dumps(row) + "\n")
+            self._write(out, row)
             return
         if sent:  # else stopped: the answer is collected and judged again on resume
             pending[job_id] = Waiting(line, target, row)
@@ -204,12 +232,13 @@ class BatchRun:
                 self._answered(rid, waiting, result, pending, out, progress)
             else:
                 self._judged(waiting.row, result, out, progress)
-        if finished:
+        if finished and self._state is not None:
             out.flush()
             answers = [t.name for t in self.targets]
-            self.client.redis.hset(f"{BATCH_PREFIX}:{rid}", mapping={
-                "done": sum(progress.done.get(n, 0) for n in answers),
-                "failed": sum(progress.failed.get(n, 0) for n in answers), "updated": time.time()})
+            self._state.keep(self._fresh)
+            self._fresh = []
+            self._state.progress(sum(progress.done.get(n, 0) for n in answers),
+                                 sum(progress.failed.get(n, 0) for n in answers))
         else:
             time.sleep(0.05)
         if finished or time.monotonic() - self._shown >= SHOW_EVERY_S:
@@ -221,14 +250,14 @@ class BatchRun:
         row = output_row(waiting.line, waiting.target, result)
         progress.finished(waiting.target.name, ok=result.status == "succeeded")
         if self.judge is None or waiting.line.expected is None:
-            out.write(json.dumps(row) + "\n")
+            self._write(out, row)
         elif wants_verdict(row):
             self._submit_judge(rid, waiting.line, waiting.target, row, pending, out, progress)
         else:  # a failed answer has nothing to judge
             progress.add_total(self.judge_name, -1)
-            out.write(json.dumps(row) + "\n")
+            self._write(out, row)
 
     def _judged(self, row: dict[str, Any], result: JobResult, out: IO[str], progress: Progress) -> None:
         row["metrics"]["judge"] = verdict = judgement(result)
         progress.finished(self.judge_name, ok=verdict["error"] is None)
-        out.write(json.dumps(row) + "\n")
+        self._write(out, row)

@@ -60,5 +60,22 @@ def _size(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib:.0f} KiB"
 
 
-TABLES = {"throughput": throughput_table, "fanout": fanout_table,
+def gateway_table(f: dict[str, Any]) -> str:
+    labels = {"direct": "direct httpx client → simulator (the floor)",
+              "python_api": "Python API: submit → queue → worker → first chunk at `JobHandle.stream()`",
+              "gateway": "gateway: HTTP → queue → worker → first SSE chunk", "litellm_proxy": "LiteLLM proxy → simulator"}
+    lines = ["| path | first chunk p50 | p99 | streamed requests/s at saturation | ratio to direct | completed |",
+             "|---|---|---|---|---|---|"]
+    for name, label in labels.items():
+        rate = f.get(f"{name}_streams_s")
+        tail = (f"| {rate:.1f} | {f[f'{name}_streams_s'] / f['direct_streams_s']:.2f} | {f[f'{name}_completed']:,} "
+                f"of {f['jobs']:,} |") if rate is not None else "| — | — | — |"
+        lines.append(f"| {label} | {f[f'{name}_p50_ms']:.1f} ms | {f[f'{name}_p99_ms']:.1f} ms {tail}")
+    lines.append(f"\nGateway's added latency over the Python API: p50 {f['gateway_added_p50_ms']:.1f} ms, "
+                 f"p99 {f['gateway_added_p99_ms']:.1f} ms; LiteLLM proxy's over direct: p50 "
+                 f"{f['litellm_proxy_added_p50_ms']:.1f} ms, p99 {f['litellm_proxy_added_p99_ms']:.1f} ms.")
+    return "\n".join(lines)
+
+
+TABLES = {"throughput": throughput_table, "fanout": fanout_table, "gateway": gateway_table,
           "capacity": lambda figures: capacity_table(figures["rows"])}

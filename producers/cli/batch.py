@@ -100,6 +100,7 @@ def run(
     concurrency: Annotated[int | None, typer.Option(help="Worker slots when an embedded system is started")] = None,
     cache: Annotated[bool, typer.Option("--cache", help="Answers at temperature 0 and verdicts from the response cache")] = False,
     cache_always: Annotated[bool, typer.Option("--cache-always", help="Every answer from the cache, any temperature")] = False,
+    tenant: Annotated[str, typer.Option(help="Run the jobs as this tenant (its keys, limits, and its console)")] = "default",
 ) -> None:
     """Fan every line out to each provider/model through the queues, then compare them.
 
@@ -133,7 +134,7 @@ def run(
                            failed=p.failed.get(name, 0), rate=f"{p.rate(name):.1f} job/s", eta=eta_text(p.eta_s(name)))
 
         batch = BatchRun(client, path, targets, out, window=window, on_progress=show, stop_requested=stop.is_set,
-                         judge=referee, judge_fallback=judge_fallback,
+                         judge=referee, judge_fallback=judge_fallback, tenant=tenant,
                          cache="always" if cache_always else (True if cache else None))
         show(batch.run())
     if stop.is_set():
@@ -141,7 +142,7 @@ def run(
         raise typer.Exit(130)
     table = write_report(out, scoring)
     print_table(table, stdout_console())
-    console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}")
+    console.print(f"results: {out / 'results.jsonl'}   report: {out / 'report.html'}   matrix: {out / 'matrix.html'}")
 
 
 @batch_app.command("report")

@@ -11,9 +11,11 @@ import typer
 from multillm.common.errors import ConfigurationError
 from multillm.producers.bench.batch import bench_batch
 from multillm.producers.bench.fanout import bench_fanout
+from multillm.producers.bench.gateway import bench_gateway, litellm_command
 from multillm.producers.bench.peers import import_litellm
 from multillm.producers.bench.quota import bench_quota
 from multillm.producers.bench.quota_wait import bench_quota_wait
+from multillm.producers.bench.redis_memory import bench_redis_memory
 from multillm.producers.bench.soak import bench_soak
 from multillm.producers.bench.tables import TABLES
 from multillm.producers.bench.throughput import (
@@ -30,9 +32,9 @@ from multillm.producers.cli.exits import one_line_errors
 @one_line_errors
 def bench(
     what: Annotated[str, typer.Argument(
-        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, soak or all")] = "all",
+        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, redis-memory, gateway, soak or all")] = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
-    jobs: Annotated[int, typer.Option(help="Jobs per system and round for the throughput run")] = 2000,
+    jobs: Annotated[int, typer.Option(help="Jobs per system and round (throughput); streams per system (gateway)")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
     streams: Annotated[int, typer.Option(help="Concurrent streams for the capacity run")] = 1000,
     pool: Annotated[str, typer.Option(help="Worker pool for the capacity run: threads, prefork, gevent or all")] = "all",
@@ -61,6 +63,8 @@ def bench(
         "batch": lambda: bench_batch(lines=lines),
         "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
                                        consumers=consumers, rounds=rounds),
+        "redis-memory": lambda: bench_redis_memory(),
+        "gateway": lambda: bench_gateway(jobs=jobs),
         "soak": lambda: bench_soak(minutes=minutes, jobs_per_minute=jobs_per_minute, echo=typer.echo),
     }
     if what not in runs and what != "all":
@@ -85,6 +89,8 @@ def _check_peers(chosen: list[str], pools: list[str]) -> None:
     """Fail at once, naming the install command, when a chosen run needs a peer that is missing."""
     if "throughput" in chosen:
         import_litellm()
+    if "gateway" in chosen:
+        litellm_command()
     if "capacity" in chosen:
         for pool in pools:
             require_pool(pool)

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import kombu.exceptions
+import redis
 import typer
 
 from multillm.common.errors import MultiLLMError
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPELINE_NOTE = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ")
 
 
 def one_line_errors(fn: F) -> F:
@@ -26,6 +30,11 @@ def one_line_errors(fn: F) -> F:
                 logging.getLogger("multillm").exception("command failed")
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2 if exc.code in {"configuration", "unknown_provider", "unknown_model"} else 1) from None
+        except (redis.RedisError, kombu.exceptions.OperationalError) as exc:  # unreachable, wrong password, full
+            if logging.getLogger("multillm").isEnabledFor(logging.DEBUG):
+                logging.getLogger("multillm").exception("command failed")
+            typer.echo(f"error: {redis_problem(exc)}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
@@ -34,3 +43,14 @@ def one_line_errors(fn: F) -> F:
             raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def redis_problem(exc: Exception) -> str:
+    """One line for a Redis failure, from redis-py directly or through Celery's publisher (kombu wraps
+    redis-py's error, naming its own pipeline; the cause is what the user can act on)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, redis.RedisError) else exc
+    if isinstance(cause, redis.ConnectionError | redis.TimeoutError):
+        return f"Redis unreachable: {cause}"
+    # redis-py's Pipeline.annotate_exception prefixes the server's reply with the command that failed
+    # (here kombu's internal keys); the reply itself is what says why.
+    return f"Redis refused the command: {PIPELINE_NOTE.sub('', str(cause))}"

@@ -17,8 +17,10 @@ from multillm.producers.cli.health import health
 from multillm.producers.cli.keys import keygen, keys_app
 from multillm.producers.cli.models import models
 from multillm.producers.cli.quotas import quotas
+from multillm.producers.cli.serve import serve
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.cli.system import up, worker
+from multillm.producers.cli.tenants import tenants_app
 from multillm.producers.cli.usage import usage
 
 app = typer.Typer(
@@ -28,12 +30,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, simulate, bench, quotas, keygen, health, usage):
+for command in (chat, submit, stream, result, cancel, models, up, worker, serve, simulate, bench, quotas, keygen, health,
+                usage):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(cache_app, name="cache")
+app.add_typer(tenants_app, name="tenants")
 
 
 @app.callback()

@@ -3,7 +3,9 @@ started as child processes and stopped with their parent, even when it is killed
 
 Children get PR_SET_PDEATHSIG (Linux) so a SIGKILLed parent takes them along; SIGTERM and SIGINT
 are turned into an orderly stop. `multillm up` records the running system in a state file that
-other commands read when `REDIS_URL` is unset.
+other commands read when `REDIS_URL` is unset. The embedded Redis requires a password generated for
+it; the password reaches the server on its standard input (never its command line) and other
+programs through the state file and the log files, which only their owner can read (0600).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,15 +22,40 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from multillm.common.errors import ConfigurationError
 from multillm.common.settings import get_settings
 
+PRIVATE = 0o600  # the state file holds the Redis password; logs tell what jobs ran
+
+
+def home() -> Path:
+    """MULTILLM_HOME: the state file, and the local system's Redis data."""
+    return get_settings().home
+
 
 def state_path() -> Path:
-    return get_settings().home / "system.json"
+    return home() / "system.json"
+
+
+def private_file(path: Path, append: bool = False) -> int:
+    """A descriptor on `path`, created or narrowed to mode 0600 before anything is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), PRIVATE)
+    os.fchmod(fd, PRIVATE)
+    return fd
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password replaced by ****, for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
 
 
 def free_port() -> int:
@@ -42,10 +70,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def spawn(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            preexec_fn=_die_with_parent, start_new_session=True)
+def spawn(args: list[str], env: dict[str, str] | None = None, log: Path | None = None,
+          stdin: bytes | None = None) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group; its output appended to `log` (mode 0600), `stdin` fed to it."""
+    out = private_file(log, append=True) if log else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                   preexec_fn=_die_with_parent, start_new_session=True)
+    finally:
+        if isinstance(out, int) and out >= 0:
+            os.close(out)
+    if process.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(stdin or b"")
+        process.stdin.close()
+    return process
 
 
 def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
@@ -75,17 +115,32 @@ def redis_binary() -> str:
         return found
 
 
+def new_password() -> str:
+    """48 hexadecimal characters: safe in a URL as it is."""
+    return secrets.token_hex(24)
+
+
 def start_redis(port: int | None = None, data_dir: Path | None = None, persist: bool = False,
-                log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """A private server on 127.0.0.1; with `persist`, append-only persistence in `data_dir`."""
+                log: Path | None = None, password: str | None = None,
+                maxmemory: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A private server on 127.0.0.1; with `persist`, append-only persistence in `data_dir`; with
+    `password`, AUTH required; with `maxmemory`, writes refused past it (`noeviction`: queue and job
+    data are never evicted)."""
     port = port or free_port()
-    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+    # "-" makes the server read configuration from stdin, which keeps the password off its command line.
+    args = [redis_binary(), "-", "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
             "--save", "", "--appendonly", "yes" if persist else "no"]
+    if persist:
+        args += ["--appendfsync", "everysec"]
+    if maxmemory:
+        args += ["--maxmemory", maxmemory, "--maxmemory-policy", "noeviction"]
     if data_dir:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         args += ["--dir", str(data_dir)]
-    process = spawn(args, log=log)
-    url = f"redis://127.0.0.1:{port}/0"
+    config = f"requirepass {password}\n".encode() if password else b""
+    process = spawn(args, log=log, stdin=config)
+    auth = f":{password}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{port}/0"
     wait_for_redis(url, process)
     return process, url
 
@@ -101,16 +156,20 @@ def wait_for_redis(url: str, process: subprocess.Popen[bytes] | None = None, tim
             if process is not None and process.poll() is not None:
                 raise ConfigurationError(f"the embedded Redis server exited with code {process.returncode}") from None
             if time.monotonic() > end:
-                raise ConfigurationError(f"REDIS_URL: no answer from {url} within {timeout:g}s") from None
+                raise ConfigurationError(f"REDIS_URL: no answer from {masked_url(url)} within {timeout:g}s") from None
             time.sleep(0.02)
         finally:
             client.close()
 
 
 def write_state(state: dict[str, object]) -> None:
+    """Written whole under a temporary name, then renamed, so a reader never sees half of it."""
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state))
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    with os.fdopen(private_file(partial), "w") as f:
+        f.write(json.dumps(state))
+    partial.replace(path)
 
 
 def clear_state() -> None:

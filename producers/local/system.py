@@ -1,5 +1,9 @@
 """A whole multillm system on this machine: Redis (unless REDIS_URL is set), the simulator for
-every provider without an API key, and one Celery worker per provider queue."""
+every provider without an API key, one Celery worker per provider queue, and the HTTP gateway.
+
+`supervise()` restarts whatever part has died: Redis on the same port with the same password and
+data directory (with `data_dir`, its append-only file brings back every job it had accepted), the
+simulator on the same port, each worker, the beat and the gateway (on its port)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from multillm.common import constants
 from multillm.common.errors import ConfigurationError
 from multillm.common.providers import SPECS
 from multillm.common.settings import Settings
-from multillm.producers.local.embedded import free_port, python_module, spawn, start_redis, stop
+from multillm.producers.local.embedded import free_port, new_password, python_module, spawn, start_redis, stop
 from multillm.producers.simulator.config import SIMULATED_KEY
 from multillm.producers.simulator.urls import base_urls
 
@@ -32,6 +36,9 @@ class SystemOptions:
     extra_env: dict[str, str] = field(default_factory=dict)  # for every child process
     metrics: bool = False  # give each worker its own MULTILLM_METRICS_PORT
     one_worker: bool = False  # a single worker process serves every provider's queue
+    data_dir: Path | None = None  # the embedded Redis keeps an append-only file here (none: in memory only)
+    redis_maxmemory: str | None = "1gb"  # the embedded Redis refuses writes past this (noeviction)
+    gateway_port: int | None = None  # serve the HTTP gateway on this port (0: any free port)
 
 
 class EmbeddedSystem:
@@ -46,6 +53,14 @@ class EmbeddedSystem:
         self.simulator_url: str | None = None
         self.simulated: list[str] = []
         self.metrics_ports: dict[str, int] = {}
+        self.redis_process: Popen[bytes] | None = None  # the embedded server, when this system started one
+        self.simulator_process: Popen[bytes] | None = None
+        self.beat_process: Popen[bytes] | None = None
+        self._redis_port = 0
+        self._redis_password = ""
+        self._beats = 0
+        self.gateway_url: str | None = None
+        self.gateway_process: Popen[bytes] | None = None
 
     def __enter__(self) -> EmbeddedSystem:
         self.start()
@@ -62,8 +77,9 @@ class EmbeddedSystem:
             self.options.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             if not self.redis_url:
-                process, self.redis_url = start_redis(log=self._log("redis"))
-                self.processes.append(process)
+                self._redis_port, self._redis_password = free_port(), new_password()
+                self.redis_process, self.redis_url = self._start_redis()
+                self.processes.append(self.redis_process)
             self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
             if self.simulated:
                 self._start_simulator()
@@ -74,17 +90,24 @@ class EmbeddedSystem:
                     self.start_worker(provider)
             if self.options.beat:
                 self.start_beat()
+            if self.options.gateway_port is not None:
+                self.gateway_url = self.start_gateway(self.options.gateway_port)
+                self.gateway_process = self.processes[-1]  # the system's own gateway, restarted by supervise()
             self.wait_for_workers(list(self.workers), wait)
         except BaseException:
             self.stop()
             raise
 
-    def _start_simulator(self) -> None:
-        port = free_port()
+    def _start_redis(self) -> tuple[Popen[bytes], str]:
+        return start_redis(port=self._redis_port, data_dir=self.options.data_dir, persist=self.options.data_dir is not None,
+                           log=self._log("redis"), password=self._redis_password, maxmemory=self.options.redis_maxmemory)
+
+    def _start_simulator(self, port: int | None = None) -> None:
+        port = port or free_port()
         args = python_module("multillm.producers.cli.main", "simulate", "--port", str(port),
                              *self.options.simulator_args)
-        self.processes.append(spawn(args, env=dict(os.environ, **self.options.extra_env),
-                                    log=self._log("simulator")))
+        self.simulator_process = spawn(args, env=dict(os.environ, **self.options.extra_env), log=self._log("simulator"))
+        self.processes.append(self.simulator_process)
         self.simulator_url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 20
         while True:
@@ -92,7 +115,7 @@ class EmbeddedSystem:
                 httpx.get(f"{self.simulator_url}/_simulator/stats", timeout=0.5).raise_for_status()
                 return
             except httpx.HTTPError:
-                if time.monotonic() > end or self.processes[-1].poll() is not None:
+                if time.monotonic() > end or self.simulator_process.poll() is not None:
                     raise ConfigurationError("the provider simulator did not start") from None
                 time.sleep(0.05)
 
@@ -124,11 +147,71 @@ class EmbeddedSystem:
 
     def start_beat(self) -> Popen[bytes]:
         """Celery beat, which sends the health task every MULTILLM_HEALTH_INTERVAL_S."""
-        schedule = (self.options.log_dir or Path("/tmp")) / f"beat-{os.getpid()}-{len(self.processes)}.schedule"
+        self._beats += 1  # a new schedule file each time: one a killed beat left may be half written
+        schedule = (self.options.log_dir or Path("/tmp")) / f"beat-{os.getpid()}-{self._beats}.schedule"
         args = python_module("celery", "-A", "multillm.workers", "beat", "-l", "warning", "-s", str(schedule))
-        process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
+        self.beat_process = spawn(args, env=self.worker_env(), log=self._log(f"beat-{len(self.processes)}"))
+        self.processes.append(self.beat_process)
+        return self.beat_process
+
+    def start_gateway(self, port: int = 0, env: dict[str, str] | None = None) -> str:
+        """`multillm serve` on 127.0.0.1 (a free port for 0); its URL once it answers /healthz."""
+        port = port or free_port()
+        args = python_module("multillm.producers.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port))
+        process = spawn(args, env=dict(os.environ, **{**self.options.extra_env, **(env or {}), "REDIS_URL": self.redis_url}),
+                        log=self._log(f"gateway-{port}"))
         self.processes.append(process)
-        return process
+        url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > end or process.poll() is not None:
+                    raise ConfigurationError(f"the gateway did not start on port {port}") from None
+                time.sleep(0.05)
+        if (env is None and self.gateway_process is None) or url == self.gateway_url:
+            self.gateway_process = process  # the system's own gateway, restarted by supervise()
+        return url
+
+    def supervise(self) -> list[str]:
+        """Restart every part that has exited; what was restarted, Redis first."""
+        restarted = []
+        if self.redis_process is not None and self.redis_process.poll() is not None:
+            self._forget(self.redis_process)
+            self.redis_process, _ = self._start_redis()
+            self.processes.insert(0, self.redis_process)  # stopped last, after everything that uses it
+            restarted.append("redis")
+        if self.simulator_process is not None and self.simulator_process.poll() is not None and self.simulator_url:
+            self._forget(self.simulator_process)
+            self._start_simulator(int(self.simulator_url.rsplit(":", 1)[1]))
+            restarted.append("simulator")
+        for name, process in list(self.workers.items()):
+            if process.poll() is not None:
+                self._forget(process)
+                del self.workers[name]
+                restarted.append(f"worker {name}")
+                self.start_worker(*self._queues_of(name))
+        if self.beat_process is not None and self.beat_process.poll() is not None:
+            self._forget(self.beat_process)
+            self.start_beat()
+            restarted.append("beat")
+        if self.gateway_process is not None and self.gateway_process.poll() is not None and self.gateway_url:
+            self._forget(self.gateway_process)
+            self.start_gateway(int(self.gateway_url.rsplit(":", 1)[1]))
+            self.gateway_process = self.processes[-1]
+            restarted.append("gateway")
+        return restarted
+
+    def _forget(self, process: Popen[bytes]) -> None:
+        process.wait()
+        if process in self.processes:  # not when a restart before this one failed
+            self.processes.remove(process)
+
+    def _queues_of(self, name: str) -> list[str]:
+        """The providers a worker named by `start_worker` served."""
+        return list(self.options.providers) if self.options.one_worker else [name.split("-")[0]]
 
     def wait_for_workers(self, names: list[str], timeout: float = 60.0) -> None:
         client = redis.Redis.from_url(self.redis_url)

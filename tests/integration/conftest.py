@@ -87,3 +87,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def gateway(system: EmbeddedSystem) -> str:
+    """`multillm serve` on the session's system; its base URL."""
+    return system.start_gateway()

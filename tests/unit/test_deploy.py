@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import tomllib
+from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,9 @@ from celery.app.utils import find_app
 from celery.bin.base import CLIContext
 from celery.bin.celery import celery as celery_cli
 from flower.options import options as flower_options
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
@@ -34,7 +40,7 @@ from multillm.common.providers import SPECS
 from multillm.common.settings import known_variables, load_settings
 from multillm.producers.cli.main import app as cli_app
 from multillm.producers.client import MultiLLM
-from multillm.producers.local.embedded import free_port, python_module, spawn, start_redis, stop
+from multillm.producers.local.embedded import free_port, new_password, python_module, redis_binary, spawn, start_redis, stop
 from multillm.workers.reaper import Reaper
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +168,7 @@ def test_the_simulator_env_file_points_every_provider_at_the_simulator_service(c
 
 def test_every_compose_command_and_variable_is_real(compose):
     known = multillm_env_names()
-    env = {"FLOWER_BASIC_AUTH": "user:password"}
+    env = {"FLOWER_BASIC_AUTH": "user:password", "REDIS_PASSWORD": "pw"}
     for name, service in our_services(compose).items():
         args = [interpolate(a, env) for a in service.get("command", [])]
         check_command(service.get("entrypoint"), args)
@@ -170,7 +176,8 @@ def test_every_compose_command_and_variable_is_real(compose):
             flower_option = var.startswith("FLOWER_") and var.removeprefix("FLOWER_").lower() in flower_options
             assert var in known or (name == "flower" and flower_option), f"{name}: {var}"
             for m in INTERPOLATION.finditer(str(value)):
-                assert m["name"] == var, f"{name}: {var} takes ${{{m['name']}}}"
+                allowed = {var, "REDIS_PASSWORD"} if var == "REDIS_URL" else {var}
+                assert m["name"] in allowed, f"{name}: {var} takes ${{{m['name']}}}"
     for env_file in ("simulator.env", "multillm.env.example"):
         for line in (DEPLOY / env_file).read_text().splitlines():
             if line.strip() and not line.startswith("#"):
@@ -207,6 +214,124 @@ def test_the_dockerfile_runs_multillm_as_a_non_root_user_and_bakes_no_secret():
     copied = [part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]]
     assert copied and not [c for c in copied if "env" in c or c in (".", "deploy")]
     assert not [line for line in lines if line.startswith(("ENV ", "ARG ")) and re.search(r"KEY|TOKEN|SECRET|PASS", line)]
+
+
+def test_compose_refuses_to_start_without_a_redis_password_and_every_client_uses_it(compose):
+    services = compose["services"]
+    needs = "${REDIS_PASSWORD:?"
+    assert any(a.startswith(needs) for a in services["redis"]["command"])
+    assert services["redis"]["environment"]["REDISCLI_AUTH"].startswith(needs)  # the health check's redis-cli
+    clients = {name: s["environment"]["REDIS_URL"] for name, s in services.items() if "REDIS_URL" in (s.get("environment") or {})}
+    assert set(clients) >= {f"worker-{p}" for p in SPECS} | {"beat", "flower"}
+    for name, url in clients.items():
+        assert interpolate(url, {"REDIS_PASSWORD": "pw"}) == "redis://:pw@redis:6379/0", name
+        with pytest.raises(AssertionError, match="REDIS_PASSWORD is required"):
+            interpolate(url, {})
+
+
+def test_the_compose_redis_command_requires_its_password_and_refuses_writes_past_maxmemory(compose, tmp_path):
+    """The redis service's own command, run here (addresses changed), with a small REDIS_MAXMEMORY."""
+    password, port = new_password(), free_port()
+    env = {"REDIS_PASSWORD": password, "REDIS_MAXMEMORY": "4mb"}
+    args = [interpolate(a, env) for a in compose["services"]["redis"]["command"]]
+    assert args[0] == "redis-server"
+    process = spawn([redis_binary(), *args[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)])
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port, password=password)
+        wait_for(client.ping, 10, "the compose Redis")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).ping()
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        client.set("first", "kept")
+        with pytest.raises(redis.exceptions.OutOfMemoryError, match="maxmemory"):
+            for i in range(1000):
+                client.set(f"fill:{i}", "x" * 65536)
+        assert client.get("first") == b"kept"  # refused new writes, evicted nothing
+        client.close()
+    finally:
+        stop([process])
+
+
+def test_grafana_has_no_default_admin_password(compose):
+    password = compose["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password.startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    with pytest.raises(AssertionError, match="required"):
+        interpolate(password, {})
+
+
+def test_files_that_hold_secrets_are_ignored_by_git():
+    for path in (".env", ".env.local", "deploy/multillm.env"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
+    assert subprocess.run(["git", "check-ignore", "-q", "deploy/simulator.env"], cwd=ROOT).returncode == 1
+
+
+def dockerfile_lines() -> list[str]:
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_dockerfile_installs_every_package_from_the_constraints_file():
+    lines = dockerfile_lines()
+    assert "COPY deploy/constraints.txt ./deploy/constraints.txt" in lines
+    assert "!deploy/constraints.txt" in (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    (run,) = [line for line in lines if line.startswith("RUN pip install")]
+    installs = [step.strip() for step in run.removeprefix("RUN ").split("&&") if step.strip().startswith("pip install")]
+    assert installs and all("-c deploy/constraints.txt" in step for step in installs)
+    # the package is built with the pinned setuptools, not whatever build isolation would fetch
+    assert installs[0].split()[-2:] == ["setuptools", "wheel"] and "--no-build-isolation" in installs[1]
+
+
+def pins() -> dict[str, Version]:
+    found = {}
+    for line in (DEPLOY / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version and " " not in line, f"not pinned: {line}"
+            found[canonicalize_name(name)] = Version(version)
+    return found
+
+
+def requirement_closure(root: str, extras: set[str]) -> dict[str, list[tuple[str, Requirement]]]:
+    """Every distribution `root[extras]` needs, with the requirements naming it (and who requires it),
+    from installed metadata."""
+    needed: dict[str, list[tuple[str, Requirement]]] = {}
+    todo, done = [(root, frozenset(extras))], set()
+    while todo:
+        name, wanted = todo.pop()
+        if (name, wanted) in done:
+            continue
+        done.add((name, wanted))
+        for text in distribution(name).requires or []:
+            req = Requirement(text)
+            if req.marker and not any(req.marker.evaluate({"extra": e}) for e in (*wanted, "")):
+                continue
+            if canonicalize_name(req.name) != canonicalize_name(root):
+                needed.setdefault(canonicalize_name(req.name), []).append((canonicalize_name(name), req))
+            todo.append((req.name, frozenset(req.extras)))
+    return needed
+
+
+def test_the_constraints_pin_every_package_of_the_image_past_known_advisories():
+    pinned = pins()
+    needed = requirement_closure("multillm", {"flower", "simulator", "gateway"})
+    assert set(needed) | {"setuptools", "wheel"} == set(pinned), "constraints.txt and the image's requirements differ"
+    for name, reqs in needed.items():
+        for requirer, req in reqs:
+            # Another release of the requirer may ask for something else: check the pinned release's own wants.
+            if requirer != "multillm" and Version(distribution(requirer).version) != pinned.get(requirer):
+                continue
+            assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} breaks {req}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    build = [Requirement(r) for r in project["build-system"]["requires"]]
+    assert all(r.specifier.contains(pinned[canonicalize_name(r.name)]) for r in build)
+    floors = {"aiohttp": ("3.12.13", "3.12.14"), "cryptography": ("44.0.0", "44.0.1"), "tornado": ("6.4.2", "6.5"),
+              "setuptools": ("78.1.0", "78.1.1")}  # (last with an advisory, first past it)
+    texts = [*project["project"]["dependencies"], *(t for extra in project["project"]["optional-dependencies"].values()
+                                                    for t in extra if not t.startswith("multillm"))]
+    declared = {canonicalize_name(r.name): r for r in [*build, *map(Requirement, texts)]}
+    for name, (vulnerable, fixed) in floors.items():
+        assert not declared[name].specifier.contains(vulnerable) and declared[name].specifier.contains(fixed), name
+        assert pinned[name] >= Version(fixed), name
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------
@@ -295,6 +420,26 @@ def test_exactly_one_beat_and_budgets_that_let_a_node_drain(manifests):
         assert "minAvailable" not in covering[0]["spec"] and covering[0]["spec"]["maxUnavailable"]
 
 
+def memory_bytes(text: str) -> int:
+    """Redis's `1gb`/`512mb` and Kubernetes' `2Gi`/`512Mi` as bytes."""
+    m = re.fullmatch(r"(\d+)(gb|mb|Gi|Mi)", text)
+    assert m, text
+    return int(m[1]) * 1024 ** (3 if m[2] in ("gb", "Gi") else 2)
+
+
+def test_kubernetes_redis_requires_the_secret_password_and_caps_memory_below_its_limit(manifests):
+    (redis_set,) = of_kind(manifests, "StatefulSet").values()
+    (c,) = redis_set["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    (password,) = [e for e in c["env"] if e["name"] == "REDIS_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "multillm-redis", "key": "password"}
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    maxmemory = memory_bytes(args[args.index("--maxmemory") + 1])
+    # room beside the data for an append-only rewrite's copy-on-write pages
+    assert maxmemory <= memory_bytes(c["resources"]["limits"]["memory"]) // 2
+
+
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) in args; only the variables the container declares in `env` count here."""
     return re.sub(r"\$\((\w+)\)", lambda m: env[m[1]], text)
@@ -317,6 +462,29 @@ def test_every_kubernetes_command_and_variable_is_real(manifests):
             assert name in known or (c["name"] == "flower" and flower_option), name
 
 
+def test_the_gateway_is_a_deployment_behind_a_service_scaled_by_cpu(manifests):
+    gateway = of_kind(manifests, "Deployment")["gateway"]
+    c = container(gateway)
+    assert c["args"][:1] == ["serve"] and "--port" in c["args"]
+    port = c["ports"][0]["containerPort"]
+    assert c["args"][c["args"].index("--port") + 1] == str(port)
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["resources"]["requests"]["cpu"]  # the HPA's utilisation is relative to the request
+    service = of_kind(manifests, "Service")["gateway"]
+    assert service["spec"]["selector"].items() <= gateway["spec"]["template"]["metadata"]["labels"].items()
+    hpa = of_kind(manifests, "HorizontalPodAutoscaler")["gateway"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "gateway" and hpa["spec"]["minReplicas"] >= 2
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert not {e["name"] for e in c["env"]} & ({s.api_key_env for s in SPECS.values()} | {"ENCRYPTION_MASTER_KEY"})
+
+
+def test_the_compose_gateway_serves_on_localhost_only(compose):
+    gateway = compose["services"]["gateway"]
+    assert gateway["command"][:1] == ["serve"] and gateway["ports"] == ["127.0.0.1:8080:8080"]
+    assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
+
+
 # --- metrics, alerts, dashboard -----------------------------------------------------------------
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
@@ -326,7 +494,7 @@ def exported_series() -> set[str]:
     """The sample names a worker's /metrics serves, from the families' own types."""
     redis, settings = fakeredis.FakeRedis(), load_settings({"OPENAI_RPM": "600"})
     families = [*REGISTRY.collect(), *metrics.QueueCollector(redis).collect(),
-                *metrics.StateCollector(redis, settings).collect()]
+                *metrics.StateCollector(redis, settings).collect(), *metrics.RedisMemoryCollector(redis).collect()]
     ours = {f.name: f.type for f in families if f.name in metrics.metric_names()}
     assert set(ours) == metrics.metric_names()
     return {name + suffix for name, kind in ours.items() for suffix in SUFFIXES[kind]}
@@ -353,8 +521,16 @@ def test_alert_rules_cover_the_failure_modes_and_use_exported_metrics():
         used[rule["alert"]] = metric_names_in(rule["expr"])
         assert used[rule["alert"]] and used[rule["alert"]] <= exported, rule["alert"]
     needed = {"multillm_jobs_total", "multillm_rate_limited_total", "multillm_oldest_job_age_seconds",
-              "multillm_circuit_open", "multillm_workers"}
+              "multillm_circuit_open", "multillm_workers", "multillm_redis_memory_used_bytes",
+              "multillm_redis_maxmemory_bytes"}
     assert needed <= set().union(*used.values())
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian: prometheus) is not installed")
+def test_the_alert_rules_pass_their_promtool_unit_tests():
+    done = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"], cwd=DEPLOY / "prometheus",
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
 
 
 def test_the_dashboard_uses_exported_metrics_and_the_provisioned_datasource():
@@ -432,10 +608,11 @@ def wait_for(condition: Any, timeout: float, what: str) -> Any:
 @pytest.fixture
 def local_compose(compose, tmp_path) -> Any:
     """Redis, then a starter for compose services as processes; everything stopped at the end."""
-    redis_process, url = start_redis()
+    redis_process, url = start_redis(password=new_password())  # as compose runs it: AUTH required
     ports = {"8900": free_port(), "9100": free_port(), "5555": free_port()}
     overrides = {"REDIS_URL": url, "MULTILLM_METRICS_ADDR": "127.0.0.1", "MULTILLM_METRICS_PORT": str(ports["9100"]),
-                 "FLOWER_BASIC_AUTH": "ops:s3cret-pass", "MULTILLM_HEALTH_INTERVAL_S": "1"}
+                 "FLOWER_BASIC_AUTH": "ops:s3cret-pass", "MULTILLM_HEALTH_INTERVAL_S": "1",
+                 "REDIS_PASSWORD": redis.connection.parse_url(url)["password"]}
     simulated = {k: v.replace("simulator:8900", f"127.0.0.1:{ports['8900']}") for k, v in
                  (line.split("=", 1) for line in (DEPLOY / "simulator.env").read_text().splitlines()
                   if line and not line.startswith("#"))}

@@ -95,3 +95,10 @@ def registry_with(collector) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)
     return registry
+
+
+def test_the_redis_memory_families_are_served_without_samples_when_info_is_refused():
+    # fakeredis has no INFO, like a managed Redis whose ACL refuses it: the scrape still succeeds.
+    families = list(metrics.RedisMemoryCollector(fakeredis.FakeRedis()).collect())
+    assert [f.name for f in families] == ["multillm_redis_memory_used_bytes", "multillm_redis_maxmemory_bytes"]
+    assert all(not f.samples for f in families)
