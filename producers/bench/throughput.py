@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -361,18 +360,15 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
         idle_rss, idle_pss = rss_mib(pid), pss_mib(pid)
         processes = 1 + len(_children(pid))
         ids = submit_many(b, slots, tokens)
-        peak_rss, peak_pss, peak_streams, ok = idle_rss, idle_pss, 0, 0
-        done = threading.Event()
-
-        def wait() -> None:
-            nonlocal ok
-            ok = wait_all(b, ids, 600)
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        while not done.wait(0.5):
-            peak_rss, peak_pss = max(peak_rss, rss_mib(pid)), max(peak_pss, pss_mib(pid))
-            peak_streams = max(peak_streams, int(b.sim_stats().get("concurrent_streams", 0)))
+        peak_rss, peak_pss, peak_streams = idle_rss, idle_pss, 0
+        # Time for the last job to start (at 10 jobs/s at worst) and stream, with a margin.
+        with ThreadPoolExecutor(1) as waiter:
+            answered = waiter.submit(wait_all, b, ids, max(600.0, slots / 10 + 2 * tokens / tps))
+            while not answered.done():
+                peak_rss, peak_pss = max(peak_rss, rss_mib(pid)), max(peak_pss, pss_mib(pid))
+                peak_streams = max(peak_streams, int(b.sim_stats().get("concurrent_streams", 0)))
+                time.sleep(0.5)
+            ok = answered.result()  # raises what stopped the wait (jobs without a result in time)
         peak_streams = max(peak_streams, int(b.sim_stats().get("peak_concurrent_streams", 0)))
     return {"pool": pool, "slots": slots, "processes": processes, "succeeded": ok, "stream_s": tokens / tps,
             "tokens_per_second": tps,
