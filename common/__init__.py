@@ -23,6 +23,10 @@ Quotas, health and routing
     routing.py          tiers, `auto` and the next hop of a fallback
 Input, keys, settings, observability
     sanitize.py         input bounds and image URL checks, at submit and in the worker
+    limits.py           the size limits on a job and its fields (settings MULTILLM_MAX_*)
+    urlcheck.py         the one URL check (canonical forms, resolved names, no internal addresses)
+    redact.py           every key in use, masked in whatever leaves a process
+    deadletter.py       queue messages no worker could read, capped, for `multillm deadletter`
     validation.py       pydantic errors as one line naming the field
     vault.py            per-tenant provider keys, AES-256-GCM under the master key
     settings.py         the one settings object, read from the environment once

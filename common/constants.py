@@ -27,6 +27,7 @@ Quotas, keys, usage, batches:
     multillm:usage:{day}     per-day usage totals
     multillm:batch:{id}      a batch run's state (hash: tenant, input, state, done, failed, total, targets)
     multillm:batch-rows:{id} the batch's written output rows (list, capped, the results' TTL)
+    multillm:deadletter      queue messages no worker could read (list, newest first, capped)
 Conversations and the response cache (per tenant):
     multillm:conversation:{tenant}:{id}       a conversation's turns (list of JSON), expires when idle
     multillm:conversation-meta:{tenant}:{id}  its creation and update times and last job (hash)
@@ -55,6 +56,7 @@ BATCH_ROWS = f"{PREFIX}:batch-rows"
 
 HEALTH_QUEUE = f"{PREFIX}.health"
 HEALTH_TASK = f"{PREFIX}.health"
+DEADLETTER = f"{PREFIX}:deadletter"
 
 
 def job(job_id: str) -> str:

@@ -33,7 +33,9 @@
     └── QuotaWait                     the quota wait is longer than a slot should be held: back to the queue
 
 `retryable` says whether another attempt on the same provider may succeed; `fallback` whether the
-job may move to another provider. Messages name provider, model and job, never a key; a
+job may move to another provider. Messages name provider, model and job, never a key: a provider's
+error text is redacted (multillm.common.redact) when the error is made, and `to_dict`, the form that
+is stored and published, redacts its message again. A
 RateLimitExceeded's message is the operator's configured one, word for word.
 
 Steer is a branch of its own, as Celery keeps Retry, Reject and Ignore apart from task errors: no
@@ -46,6 +48,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from multillm.common.ratelimit_headers import RateLimitInfo
+from multillm.common.redact import redact
 
 
 class MultiLLMError(Exception):
@@ -59,7 +62,7 @@ class MultiLLMError(Exception):
         return {
             "code": self.code,
             "type": type(self).__name__,
-            "message": str(self),
+            "message": redact(str(self)),
             "retryable": self.retryable,
             "fallback": self.fallback,
         }
@@ -115,14 +118,14 @@ class ProviderError(MultiLLMError):
         provider_code: str | None = None,
         rate_limit: RateLimitInfo | None = None,
     ) -> None:
-        self.detail = message
+        self.detail = redact(message)  # provider error text may echo the request, key included
         self.provider = provider
         self.model = model
         self.job_id = job_id
         self.status = status
         self.provider_code = provider_code
         self.rate_limit = rate_limit or RateLimitInfo()
-        super().__init__(message)
+        super().__init__(self.detail)
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)

@@ -21,13 +21,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
-from pydantic import ValidationError
 
 from multillm.common import constants
 from multillm.common.errors import InvalidJob, JobCancelled, MultiLLMError
 from multillm.common.jobs import Job, JobResult, JobStatus, Timings
 from multillm.common.lease import lapsed_jobs
-from multillm.common.sanitize import sanitize_job
+from multillm.common.limits import InputLimits
+from multillm.common.redact import redact
+from multillm.common.sanitize import DEFAULTS, sanitize_job
 from multillm.common.stream import Publisher
 
 # KEYS: job, inflight   ARGV: job json, ttl, job id, answer-by
@@ -54,24 +55,39 @@ def error_result(job_id: str, error: MultiLLMError, job: Job | None = None, *, s
 
 def invalid(exc: Exception) -> InvalidJob:
     """A record that cannot run, as an error of the tree (the cause's type named, its text cut short)."""
-    return InvalidJob(f"{type(exc).__name__}: {str(exc)[:500]}")
+    return InvalidJob(f"{type(exc).__name__}: {redact(str(exc))[:500]}")
 
 
-def parse_job(job_id: str, raw: bytes | str | None) -> Job:
-    """A stored record, checked again; InvalidJob for one that is missing (None), unreadable or malformed."""
+def parse_job(job_id: str, raw: bytes | str | None, limits: InputLimits = DEFAULTS) -> Job:
+    """A stored record (read within its size limit), checked again; InvalidJob for one that is missing
+    (None), unreadable or malformed."""
     if raw is None:
-        raise InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
+        raise not_found(job_id)
     try:
-        return sanitize_job(Job.model_validate_json(raw), resolve_hosts=False)
-    except (ValidationError, ValueError, MultiLLMError) as exc:
+        return sanitize_job(Job.model_validate_json(raw), limits)
+    except Exception as exc:  # any broken record ends as an error result, never as a worker's crash
         raise invalid(exc) from exc
+
+
+def not_found(job_id: str) -> InvalidJob:
+    return InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
+
+
+def too_large(size: int, limit: int) -> InvalidJob:
+    return InvalidJob(f"job: {size:,} bytes, at most {limit:,}")
+
+
+def not_a_string(job_id: str) -> InvalidJob:
+    return InvalidJob(f"job {job_id}: the record is not a JSON string")
 
 
 class JobRecords:
     """Job records in one Redis database, with the TTLs their results and replay logs live for."""
 
-    def __init__(self, client: redis.Redis, *, result_ttl_s: int, replay_max: int, replay_ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, *, result_ttl_s: int, replay_max: int, replay_ttl_s: int,
+                 limits: InputLimits = DEFAULTS) -> None:
         self.redis = client
+        self.limits = limits
         self.result_ttl_s = result_ttl_s
         self.replay_max = replay_max
         self.replay_ttl_s = replay_ttl_s
@@ -89,8 +105,17 @@ class JobRecords:
     def load(self, job_id: str) -> Job:
         """The stored job, checked again (a message may have reached the queue without a producer).
 
-        Raises InvalidJob for a record that is missing, unreadable or malformed."""
-        return parse_job(job_id, self.redis.get(constants.job(job_id)))
+        Raises InvalidJob for a record that is missing, unreadable, malformed or over a limit (measured
+        before it is read: an oversized record is never parsed)."""
+        key, limit = constants.job(job_id), self.limits.max_job_bytes
+        try:
+            size = int(self.redis.strlen(key))
+            raw = self.redis.get(key) if size <= limit else None
+        except redis.ResponseError:  # not a string: someone wrote another type under the key
+            raise not_a_string(job_id) from None
+        if size > limit:
+            raise too_large(size, limit)
+        return parse_job(job_id, raw, self.limits)
 
     def mark_received(self, job_id: str, start_within_s: float) -> None:
         """A worker received the job: unless a lease is taken by then, the reaper re-enqueues it."""
@@ -117,11 +142,12 @@ class JobRecords:
             return False
         self.redis.set(constants.cancel(job_id), "1", ex=self.result_ttl_s)
         raw = self.redis.get(constants.job(job_id))
-        meta: dict[str, Any] = json.loads(raw) if raw else {}
         try:
+            meta: dict[str, Any] = json.loads(raw) if raw else {}
             job: Job | None = Job.model_validate(meta)
-        except ValidationError:
-            job = None
+        except ValueError:  # an unreadable record (ValidationError is a ValueError) is still cancelled
+            meta, job = {}, None
+        meta = meta if isinstance(meta, dict) else {}
         error = JobCancelled(f"job {job_id}: cancelled")
         result = error_result(job_id, error, job, status="cancelled", submitted_at=meta.get("submitted_at"))
         # Succeeds only while no attempt holds the lease; a running attempt sees the cancel key instead.

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from multillm.common.schemas import ChatOptions, FinishReason, Message, ToolCall, Usage
+from multillm.common.schemas import ChatOptions, FinishReason, Message, Text, ToolCall, Usage
 
 JobStatus = Literal["succeeded", "failed", "cancelled"]
 
@@ -22,20 +22,20 @@ class Job(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     job_id: str = Field(default_factory=new_job_id, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
-    provider: str
-    model: str
+    provider: Text = Field(max_length=64)
+    model: Text = Field(max_length=256)
     messages: list[Message] = Field(min_length=1)
     options: ChatOptions = Field(default_factory=ChatOptions)
     tenant: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     deadline_s: float = Field(default=300.0, gt=0, le=86_400)
     max_attempts: int = Field(default=4, ge=1, le=50)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Text, Text] = Field(default_factory=dict)  # bounded by MULTILLM_MAX_METADATA_*
     submitted_at: float = Field(default_factory=time.time)
     # Routing: the tier the model was chosen for (so a fallback picks that tier's model), whether
     # the job may move to another provider, and the provider/model hops tried so far.
-    tier: str | None = None
+    tier: Text | None = Field(default=None, max_length=64)
     fallback: bool = False
-    path: list[str] = Field(default_factory=list)
+    path: list[Text] = Field(default_factory=list, max_length=64)
     # A conversation of the tenant whose history is sent before `messages` (common/conversations.py),
     # and whether the response cache may answer (common/cache.py); None: the tenant's default.
     conversation: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")

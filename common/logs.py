@@ -1,4 +1,4 @@
-"""Log lines: key-shaped text masked wherever a line comes from, the running job's fields attached,
+"""Log lines: keys in use and key-shaped text masked wherever a line comes from, the running job's fields attached,
 JSON when the handler does not write to a terminal (a container, a file, a log shipper) and a
 human line when it does.
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,12 +19,8 @@ from datetime import UTC, datetime
 from logging.handlers import WatchedFileHandler
 from typing import IO, Any
 
-# sk-… (OpenAI, Anthropic sk-ant-, OpenRouter sk-or-), xai-…, hf_…, GitHub ghp_/github_pat_, Google AIza…,
-# gateway tenant keys mlm_…, and whatever follows "Bearer ".
-KEY_SHAPES = re.compile(
-    r"(?:sk-(?:ant-|or-)?[A-Za-z0-9_\-]{8,}|mlm_[A-Za-z0-9_\-]{8,}|xai-[A-Za-z0-9]{8,}|hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{8,}"
-    r"|github_pat_[A-Za-z0-9_]{8,}|AIza[0-9A-Za-z_\-]{20,}|(?<=Bearer )[A-Za-z0-9._\-]{8,})"
-)
+from multillm.common.redact import redact
+
 JOB_FIELDS = ("job_id", "provider", "model", "attempt", "request_id")
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(job)s: %(message)s"
 
@@ -36,7 +31,8 @@ _current_request: ContextVar[str | None] = ContextVar("multillm_request", defaul
 
 
 def mask_secrets(text: str) -> str:
-    return KEY_SHAPES.sub(lambda m: m.group(0)[:4] + "…[masked]", text)
+    """Registered keys and key-shaped text masked (multillm.common.redact)."""
+    return redact(text)
 
 
 @contextmanager

@@ -9,11 +9,47 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 MAX_SCHEMA_CHARS = 64_000  # as for tool schemas (sanitize.py)
+MAX_SCHEMA_DEPTH = 64  # nesting of a JSON Schema; real ones stay under ten
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "cancelled"]
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse a lone surrogate (`"\\ud800"` in JSON): it cannot be encoded, so it could not be stored or sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a lone surrogate at character {exc.start}: text must be valid Unicode") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(valid_unicode)]
+
+
+def json_document(value: Any, max_depth: int = MAX_SCHEMA_DEPTH) -> Any:
+    """Refuse a value that is not plain JSON, nests deeper than `max_depth` or holds a lone surrogate.
+    Walked with a stack, not recursion: a 100,000-deep document must get this error, not RecursionError."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels (at {path[:60]}...)")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"{path or 'top'}: object keys must be strings")
+                stack.append((valid_unicode(key), depth, path))
+                stack.append((child, depth + 1, f"{path}.{key}" if path else key))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1, f"{path}.{i}") for i, child in enumerate(item))
+        elif isinstance(item, str):
+            valid_unicode(item)
+        elif not isinstance(item, int | float | bool) and item is not None:
+            raise ValueError(f"{path or 'top'}: {type(item).__name__} is not a JSON value")
+    return value
 
 
 class Strict(BaseModel):
@@ -22,14 +58,14 @@ class Strict(BaseModel):
 
 class TextPart(Strict):
     type: Literal["text"] = "text"
-    text: str
+    text: Text
 
 
 class ImagePart(Strict):
     """An image for multimodal models: a `data:` URL or an http(s) URL."""
 
     type: Literal["image"] = "image"
-    url: str
+    url: Text
     detail: Literal["auto", "low", "high"] | None = None
 
     @field_validator("url")
@@ -53,9 +89,9 @@ ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 class ToolCall(Strict):
     """A complete call the model asked for; `arguments` is the JSON text the model produced."""
 
-    id: str
-    name: str
-    arguments: str = "{}"
+    id: Text = Field(max_length=256)
+    name: Text = Field(max_length=256)
+    arguments: Text = "{}"
 
     def parsed_arguments(self) -> Any:
         return json.loads(self.arguments or "{}")
@@ -63,10 +99,10 @@ class ToolCall(Strict):
 
 class Message(Strict):
     role: Role
-    content: str | list[ContentPart] = ""
+    content: Text | list[ContentPart] = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
-    tool_call_id: str | None = None
-    name: str | None = None
+    tool_call_id: Text | None = Field(default=None, max_length=256)
+    name: Text | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
     def _consistent(self) -> Message:
@@ -91,24 +127,29 @@ class Tool(Strict):
     """A function the model may call; `parameters` is a JSON Schema object."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    description: str = ""
+    description: Text = ""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    @field_validator("parameters")
+    @classmethod
+    def _plain_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_document(value)
 
 
 class ChatOptions(Strict):
     """The seed's ProviderConfig without the key: what a caller may set for one chat."""
 
-    model: str | None = None
+    model: Text | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, gt=0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    stop: list[str] | None = Field(default=None, max_length=4)
-    system_prompt: str | None = None
+    stop: list[Text] | None = Field(default=None, max_length=4)
+    system_prompt: Text | None = None
     stream: bool = True
     tools: list[Tool] | None = None
-    tool_choice: Literal["auto", "none", "required"] | str | None = None
+    tool_choice: Literal["auto", "none", "required"] | Text | None = None
     json_mode: bool = False
     # A JSON Schema (type object) the answer must follow; implies JSON mode. OpenAI-compatible:
     # `response_format` json_schema (strict, so objects closed and every property required); Gemini:
@@ -118,9 +159,12 @@ class ChatOptions(Strict):
     @field_validator("response_schema")
     @classmethod
     def _object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and str(value.get("type", "")).lower() != "object":
+        if value is None:
+            return None
+        json_document(value)
+        if str(value.get("type", "")).lower() != "object":
             raise ValueError("must be a JSON Schema of type object")
-        if value is not None and len(json.dumps(value)) > MAX_SCHEMA_CHARS:
+        if len(json.dumps(value)) > MAX_SCHEMA_CHARS:
             raise ValueError(f"schema larger than {MAX_SCHEMA_CHARS:,} characters")
         return value
 

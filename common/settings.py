@@ -18,14 +18,17 @@ from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.limits import LIMIT_VARS, InputLimits
 from multillm.common.providers.base import Timeouts
 from multillm.common.providers.catalog import SPECS
+from multillm.common.redact import register
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 UNKNOWN_PREFIX = "MULTILLM_"  # a variable with this prefix that no setting reads is an error
@@ -122,6 +125,7 @@ class Settings(BaseSettings):
     # the gateway: browser origins CORS allows (comma-separated), and the largest request body
     cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, validation_alias="MULTILLM_GATEWAY_MAX_BODY_BYTES")
+    limits: InputLimits = Field(default_factory=InputLimits)  # MULTILLM_MAX_*, MULTILLM_URL_ALLOWLIST (LIMIT_VARS)
     providers: dict[str, ProviderSettings]
 
     @classmethod
@@ -216,7 +220,7 @@ def rate_limit_names(prefix: str = "") -> dict[str, str]:
 
 def group_variables() -> dict[str, str]:
     """Variable -> dotted field path, for the grouped fields (global rate limits and each provider)."""
-    names = dict(rate_limit_names())
+    names = {**rate_limit_names(), **LIMIT_VARS}
     for pid in SPECS:
         names.update({var: f"providers.{pid}.{path}" for var, path in env_names(pid).items()})
     return names
@@ -282,11 +286,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ConfigurationError lists every problem, by variable name."""
     token = _ENVIRON.set(env)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigurationError("invalid settings: " + "; ".join(_problem(e) for e in exc.errors())) from None
     finally:
         _ENVIRON.reset(token)
+    register_secrets(settings)
+    return settings
+
+
+def register_secrets(settings: Settings) -> None:
+    """Every key the settings hold, masked in everything this process writes (multillm.common.redact)."""
+    keys = [settings.encryption_master_key, settings.encryption_master_key_previous,
+            *(p.api_key for p in settings.providers.values())]
+    for secret in keys:
+        register(secret.get_secret_value() if secret else None)
+    register(urlsplit(settings.redis_url).password if settings.redis_url else None)
 
 
 @lru_cache(maxsize=1)

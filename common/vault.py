@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from multillm.common import constants
 from multillm.common.errors import ConfigurationError
+from multillm.common.redact import register
 
 VAULT = constants.VAULT
 
@@ -51,6 +52,7 @@ class Cipher:
         if len(raw) != 32:
             raise VaultError("ENCRYPTION_MASTER_KEY: must be 64 hexadecimal characters; make one with `multillm keygen`")
         self._aead = AESGCM(raw)
+        register(master_hex)
         self.key_id = master_key_id(master_hex)
 
     def seal(self, plaintext: str, context: str) -> str:
@@ -71,9 +73,11 @@ class Cipher:
                              "give the previous one as ENCRYPTION_MASTER_KEY_PREVIOUS and run `multillm keys rotate`")
         try:
             b64 = base64.urlsafe_b64decode
-            return self._aead.decrypt(b64(nonce), b64(sealed), context.encode()).decode()
+            plaintext = self._aead.decrypt(b64(nonce), b64(sealed), context.encode()).decode()
         except (InvalidTag, ValueError):
             raise VaultError("stored key: refused (tampered with, or another tenant's)") from None
+        register(plaintext)  # a decrypted key is masked in everything this process writes
+        return plaintext
 
 
 # KEYS: vault   ARGV: field, value read, value resealed. Replaces the value only if it is still the one
@@ -112,6 +116,7 @@ class Vault:
         return f"{tenant}/{provider}"
 
     def set(self, tenant: str, provider: str, secret: str) -> None:
+        register(secret)
         field = self._field(tenant, provider)
         self.redis.hset(VAULT, field, self.cipher.seal(secret, field))
 

@@ -25,11 +25,12 @@ from multillm.common.conversations import ConversationInfo, Conversations, check
 from multillm.common.errors import ConfigurationError
 from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
+from multillm.common.limits import InputLimits
 from multillm.common.provider_health import Circuit, read_health, read_order
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
 from multillm.common.routing import Policy, candidates, model_for
-from multillm.common.sanitize import sanitize_job
+from multillm.common.sanitize import DEFAULTS, sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
 from multillm.common.validation import parse
@@ -46,10 +47,10 @@ def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
     return url
 
 
-def validate_job(job: Job) -> Job:
+def validate_job(job: Job, limits: InputLimits = DEFAULTS) -> Job:
     """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy."""
     info = get_spec(job.provider).model(job.model)
-    job = sanitize_job(job)
+    job = sanitize_job(job, limits)
     if job.options.tools and not info.tools:
         raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
     if any(m.images() for m in job.messages) and not info.vision:
@@ -74,7 +75,7 @@ class MultiLLM:
         self.redis = redis.Redis.from_url(self.url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         s = self.settings
         self.records = JobRecords(self.redis, result_ttl_s=s.result_ttl_s, replay_max=s.replay_max,
-                                  replay_ttl_s=s.replay_ttl_s)
+                                  replay_ttl_s=s.replay_ttl_s, limits=s.limits)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
         self.conversations = Conversations(self.redis, self.settings.conversation_ttl_s)
@@ -165,7 +166,7 @@ class MultiLLM:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
-        job = validate_job(job)
+        job = validate_job(job, self.settings.limits)
         if job.conversation is not None:  # one job at a time per conversation: ConversationBusy otherwise
             hold_s = job.deadline_s + self.settings.result_ttl_s
             self.conversations.claim(job.tenant, job.conversation, job.job_id, hold_s)

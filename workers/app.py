@@ -83,7 +83,7 @@ def _configuration() -> dict[str, Any]:
 
 def make_app() -> Celery:
     """The app, configured from `get_settings()` when its configuration is first needed."""
-    app = Celery("multillm")
+    app = Celery("multillm", events="multillm.workers.events:RedactingEvents")  # Flower sees redacted task text
     app.add_defaults(_configuration)
     return app
 

@@ -17,6 +17,7 @@ import httpx
 
 from multillm.common.errors import ConfigurationError, UnknownModelError
 from multillm.common.providers.assembly import collect
+from multillm.common.redact import register
 from multillm.common.schemas import ChatOptions, ChatResult, Message, ProviderConfig, ProviderEvent
 
 
@@ -113,6 +114,7 @@ class LLMProvider(ABC):
     ) -> None:
         self.spec = spec
         self._api_key = api_key
+        register(api_key)  # whatever echoes it back (an error body, a header dump) is masked
         self.base_url = (base_url or spec.default_base_url).rstrip("/")
         self.timeouts = timeouts or Timeouts()
         self._client = client or httpx.Client(timeout=self.timeouts.httpx())

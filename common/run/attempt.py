@@ -26,7 +26,7 @@ from multillm.common.errors import (
     QuotaWait,
     RateLimitExceeded,
 )
-from multillm.common.job_record import parse_job
+from multillm.common.job_record import not_a_string, not_found, parse_job, too_large
 from multillm.common.jobs import Job, JobStatus, Timings
 from multillm.common.lease import ACQUIRED, Lease, attempts_key
 from multillm.common.logs import job_context
@@ -42,7 +42,7 @@ from multillm.common.run.health import record_call
 from multillm.common.run.record import finish_without_lease
 from multillm.common.run.runtime import Runtime
 from multillm.common.run.slot import quota_slot
-from multillm.common.run.start import NOT_FOUND, Facts
+from multillm.common.run.start import NOT_A_STRING, NOT_FOUND, TOO_LARGE, Facts, Start
 from multillm.common.schemas import ChatResult, ProviderEvent
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
 
@@ -68,29 +68,38 @@ def run_job(rt: Runtime, job_id: Any, provider: str | None = None) -> Delivery:
         log.error("refused a task whose job id is not a string of 1-128 characters")
         return Delivery("skipped")
     start = rt.starter.start(job_id, provider)
-    if start.state == NOT_FOUND:
-        return _unrunnable(rt, job_id, None)
+    unreadable = _unreadable(rt, job_id, start)
+    if unreadable is not None:
+        return _unrunnable(rt, job_id, unreadable)
     if start.state != ACQUIRED or start.lease is None:
         return Delivery("skipped")  # finished already, or another attempt is running it
     lease = start.lease
     try:
         try:
-            job = parse_job(job_id, start.raw_job)
-        except InvalidJob:
+            job = parse_job(job_id, start.raw_job, rt.records.limits)
+        except InvalidJob as exc:
             rt.leases.release(lease, resume_in=0)
-            return _unrunnable(rt, job_id, start.raw_job)
+            return _unrunnable(rt, job_id, exc)
         with job_context(job.job_id, job.provider, job.model, lease.attempt):  # every log line names its job
             return Attempt(rt, job, lease, start.facts_of(job.provider)).run()
     finally:
         rt.leases.forget(lease)
 
 
-def _unrunnable(rt: Runtime, job_id: str, raw: bytes | None) -> Delivery:
+def _unreadable(rt: Runtime, job_id: str, start: Start) -> InvalidJob | None:
+    """Why the start-up script could not read the record (nothing was taken), or None."""
+    if start.state == NOT_FOUND:
+        return not_found(job_id)
+    if start.state == NOT_A_STRING:
+        return not_a_string(job_id)
+    if start.state == TOO_LARGE:
+        return too_large(start.size, rt.starter.max_job_bytes)
+    return None
+
+
+def _unrunnable(rt: Runtime, job_id: str, error: InvalidJob) -> Delivery:
     """A record that is missing or cannot run ends with an error result, so no caller waits for it."""
-    try:
-        parse_job(job_id, raw)
-    except InvalidJob as exc:
-        finish_without_lease(rt, job_id, exc)
+    finish_without_lease(rt, job_id, error)
     return Delivery("failed")
 
 

@@ -36,9 +36,9 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
-        self.starter = Starter(self.redis, self.leases)
         self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
-                                  replay_ttl_s=settings.replay_ttl_s)
+                                  replay_ttl_s=settings.replay_ttl_s, limits=settings.limits)
+        self.starter = Starter(self.redis, self.leases, settings.limits.max_job_bytes)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)

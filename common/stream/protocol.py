@@ -10,6 +10,9 @@ sequence number is the next one expected (`Sequencer`); on a gap, read the missi
 Lua because the four writes (INCR, RPUSH, LTRIM, PUBLISH) plus the lease and cancel checks must
 be one step for sequence numbers to have no gaps or duplicates across attempts. A worker's chunks
 go in batches: one script call writes many messages of many jobs, each checked as if sent alone.
+
+Every message and the result are redacted (multillm.common.redact) on their way out: a key a provider
+echoed into its error text never reaches the log, the channel or the result.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import redis
 
 from multillm.common import constants
+from multillm.common.redact import redact_data, redact_values
 from multillm.common.stream.schema import StreamMessage
 
 PUBLISHED_CANCELLED = -1
@@ -89,7 +93,9 @@ def _body(job_id: str, kind: str, attempt: int, fields: dict[str, Any]) -> str:
     """The message JSON without its opening brace; the script puts `{"seq":N,` in front."""
     data = {"job_id": job_id, "type": kind, "attempt": attempt, "ts": round(time.time(), 6)}
     data.update({k: v for k, v in fields.items() if v is not None})
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)[1:]
+    if "error" in data:
+        data["error"] = redact_data(data["error"])
+    return redact_values(json.dumps(data, separators=(",", ":"), ensure_ascii=False))[1:]
 
 
 class Batcher:
@@ -222,7 +228,7 @@ class Publisher:
         j = self.job_id
         body = _body(j, kind, self.attempt, fields)
         finish_keys = [*self._keys[:4], constants.result(j), constants.INFLIGHT]
-        args = [self.owner, body, self.replay_max, self.ttl, result, result_ttl, j]
+        args = [self.owner, body, self.replay_max, self.ttl, redact_values(result), result_ttl, j]
         return int(self._finish(keys=finish_keys, args=args))
 
 

@@ -46,6 +46,8 @@ def parse_line(text: str, number: int) -> Line:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"line {number}: not JSON ({exc.msg})") from None
+    except RecursionError:  # the json module recurses per nesting level
+        raise ConfigurationError(f"line {number}: JSON nested too deeply") from None
     if "body" in data:  # OpenAI Batch API request line
         body = data["body"]
         if not isinstance(body, dict) or not body.get("messages"):

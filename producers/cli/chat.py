@@ -200,4 +200,10 @@ def cancel(job_id: str) -> None:
     Example: multillm cancel 3f2a9c...
     """
     with open_client() as client:
-        typer.echo("cancelling" if client.job(job_id).cancel() else "already finished")
+        handle = client.job(job_id)
+        if handle.cancel():
+            typer.echo("cancelling")
+        elif handle.status() == "unknown":
+            raise MultiLLMError(f"job {job_id}: unknown (never submitted, or expired); nothing written")
+        else:
+            typer.echo("already finished")

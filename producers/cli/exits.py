@@ -1,5 +1,6 @@
 """How every command fails: one clear line on stderr and a non-zero exit; the traceback only with
-LOG_LEVEL=debug."""
+LOG_LEVEL=debug. The line is redacted (multillm.common.redact): a provider's error text may echo the
+key it was sent."""
 
 from __future__ import annotations
 
@@ -15,9 +16,18 @@ import redis
 import typer
 
 from multillm.common.errors import MultiLLMError
+from multillm.common.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
+USAGE_CODES = {"configuration", "unknown_provider", "unknown_model"}
 PIPELINE_NOTE = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    if logging.getLogger("multillm").isEnabledFor(logging.DEBUG):
+        logging.getLogger("multillm").exception("command failed")
+    typer.echo(f"error: {redact(message)}", err=True)
+    return typer.Exit(code)
 
 
 def one_line_errors(fn: F) -> F:
@@ -26,15 +36,9 @@ def one_line_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MultiLLMError as exc:
-            if logging.getLogger("multillm").isEnabledFor(logging.DEBUG):
-                logging.getLogger("multillm").exception("command failed")
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2 if exc.code in {"configuration", "unknown_provider", "unknown_model"} else 1) from None
+            raise _fail(str(exc), 2 if exc.code in USAGE_CODES else 1) from None
         except (redis.RedisError, kombu.exceptions.OperationalError) as exc:  # unreachable, wrong password, full
-            if logging.getLogger("multillm").isEnabledFor(logging.DEBUG):
-                logging.getLogger("multillm").exception("command failed")
-            typer.echo(f"error: {redis_problem(exc)}", err=True)
-            raise typer.Exit(1) from None
+            raise _fail(redis_problem(exc), 1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

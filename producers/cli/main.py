@@ -13,6 +13,7 @@ from multillm.producers.cli.bench import bench
 from multillm.producers.cli.cache import cache_app
 from multillm.producers.cli.chat import cancel, chat, result, stream, submit
 from multillm.producers.cli.conversations import conversations_app
+from multillm.producers.cli.deadletter import deadletter
 from multillm.producers.cli.health import health
 from multillm.producers.cli.keys import keygen, keys_app
 from multillm.producers.cli.models import models
@@ -31,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 for command in (chat, submit, stream, result, cancel, models, up, worker, serve, simulate, bench, quotas, keygen, health,
-                usage):
+                usage, deadletter):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")

@@ -48,6 +48,8 @@ def test_text_without_key_shapes_is_untouched(text):
 # Structured lines: JSON off a terminal, the running job's fields, masking on the finished line.
 
 SENTINEL = "sk-ant-api03-SENTINELkeyNEVERinLOGS0001"
+# Masked by its shape, or by value once a test in this process has registered it (multillm.common.redact).
+MASKS = ("sk-a…[masked]", "[redacted]")
 
 
 @pytest.fixture
@@ -107,7 +109,7 @@ def test_keys_in_messages_and_tracebacks_stay_masked_in_json(json_lines):
             log.exception("call failed")
     lines = parsed(json_lines)
     assert [line["job_id"] for line in lines] == ["job-7", "job-7"] and lines[1]["attempt"] == 3
-    assert "RuntimeError" in lines[1]["exc"] and "[masked]" in lines[1]["exc"]
+    assert "RuntimeError" in lines[1]["exc"] and any(mark in lines[1]["exc"] for mark in MASKS)
     assert SENTINEL not in json_lines.getvalue() and "abc.def-ghi_jkl" not in json_lines.getvalue()
 
 
@@ -147,7 +149,7 @@ def test_a_terminal_gets_the_human_line_with_the_job_and_masking():
         logger.removeHandler(handler)
     text = stream.getvalue()
     assert isinstance(handler.formatter, HumanFormatter)
-    assert "WARNING multillm.human [job-9 grok/grok-3-mini #2]: using sk-a…[masked]" in text
+    assert any(f"WARNING multillm.human [job-9 grok/grok-3-mini #2]: using {mark}" in text for mark in MASKS)
     assert SENTINEL not in text
 
 
@@ -165,4 +167,5 @@ def test_a_handler_someone_else_subclassed_keeps_its_format_but_is_still_masked(
         logger.warning("key %s", SENTINEL)
     finally:
         logger.removeHandler(handler)
-    assert stream.getvalue().startswith("WARNING|key sk-a…[masked]") and SENTINEL not in stream.getvalue()
+    assert any(stream.getvalue().startswith(f"WARNING|key {mark}") for mark in MASKS)
+    assert SENTINEL not in stream.getvalue()

@@ -13,7 +13,7 @@ from multillm.common import constants
 from multillm.common.jobs import Job
 from multillm.common.lease import ACQUIRED, FINISHED, HELD_ELSEWHERE
 from multillm.common.run import Runtime, run_job
-from multillm.common.run.start import NOT_FOUND, Facts
+from multillm.common.run.start import NOT_FOUND, TOO_LARGE, Facts
 from multillm.common.schemas import Message
 from multillm.common.settings import load_settings
 
@@ -97,3 +97,19 @@ def test_jobs_spread_over_several_http_clients_per_base_url_and_keep_theirs(rt):
     assert rt.http_client("http://a", "job-7") is rt.http_client("http://a", "job-7")
     assert rt.http_client("http://b", "job-7") is not rt.http_client("http://a", "job-7")
     assert rt.http_client("http://a") is rt.http_client("http://a")
+
+
+def test_a_record_over_the_size_limit_or_of_another_type_is_never_read_and_ends_with_an_error(rt):
+    small = Runtime(load_settings({"MULTILLM_MAX_JOB_BYTES": "100"}), client=rt.redis)
+    try:
+        rt.redis.set(constants.job("huge"), "x" * 101)
+        assert small.starter.start("huge", "openai").state == TOO_LARGE
+        assert run_job(small, "huge", "openai").status == "failed"
+        error = json.loads(rt.redis.get(constants.result("huge")))["error"]
+        assert error["code"] == "invalid_job" and "101 bytes, at most 100" in error["message"]
+        rt.redis.rpush(constants.job("listed"), "{}")
+        assert run_job(small, "listed", "openai").status == "failed"
+        assert "not a JSON string" in json.loads(rt.redis.get(constants.result("listed")))["error"]["message"]
+        assert not rt.redis.exists(constants.lease("huge")) and not rt.redis.exists(constants.lease("listed"))
+    finally:
+        small.leases.stop()
