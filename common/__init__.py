@@ -15,6 +15,11 @@ Providers
     schemas.py          messages, chat options, tool calls, usage, provider events
     errors.py           the error tree (retryable, terminal, job errors) and the Steer branch
     ratelimit_headers.py  providers' rate-limit headers, parsed
+Models
+    model_list.py       each provider's live model list, cached in Redis for an hour per base URL and key
+    model_facts.py      limits and prices with their sources (override, live list, catalogue, genai-prices); cost
+    tokens.py           input tokens before the call (bpe-openai, the providers' count endpoints, an estimate)
+    preflight.py        before a call: the model listed, the prompt counted, the limits checked
 Quotas, health and routing
     quota.py            provider quotas in Redis (sliding windows, concurrency, cooldowns)
     admission.py        per-tenant request limits at submit

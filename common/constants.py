@@ -17,7 +17,8 @@ Workers, health and routing:
     multillm:health          the last health assessment per provider; multillm:fallback_order the order
     multillm:health:lock / multillm:health:runs   one health run per interval, and how many acted
     multillm:stats:{provider}    recent call outcomes; multillm:circuit:{provider} the circuit breaker
-    multillm:models:{provider}   the provider's model list, cached for an hour
+    multillm:models:{provider}:{digest}   a provider's live model list per base URL and key (hashed),
+                             cached for an hour; `:lock` while one process fetches it
 Quotas, keys, usage, batches:
     multillm:quota:{provider}:{key id}:...   quota windows of a provider key; multillm:quota:global
     multillm:quota:tenant:{tenant}:...       per-tenant request windows
@@ -115,8 +116,9 @@ def circuit(provider: str) -> str:
     return f"{PREFIX}:circuit:{provider}"
 
 
-def models(provider: str) -> str:
-    return f"{PREFIX}:models:{provider}"
+def model_list(provider: str, digest: str) -> str:
+    """A provider's live model list as one key sees it at one base URL (`digest` hashes both)."""
+    return f"{PREFIX}:models:{provider}:{digest}"
 
 
 def queue(provider: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from multillm.common import constants
 from multillm.common.errors import ConfigurationError, ContextLengthExceeded, ConversationBusy
 from multillm.common.jobs import Job
-from multillm.common.providers import get_spec
-from multillm.common.schemas import Message, Tool, ToolCall
+from multillm.common.model_facts import ModelFacts, model_facts
+from multillm.common.schemas import ChatOptions, Message, Tool, ToolCall
+from multillm.common.tokens import REPLY_PRIMING, chat_tokens, openai_encoding
 
 DEFAULT_OUTPUT_RESERVE = 4096  # as the quota reserves when a job sets no max_tokens
 IMAGE_TOKENS = 1_000  # an image costs each provider a different amount; this is above most
@@ -61,19 +62,30 @@ class ConversationInfo(BaseModel):
     history: list[Turn] = Field(default_factory=list)
 
 
+Counter = Callable[[Message], int]
+
+
 def count_tokens(message: Message) -> int:
     """An estimate: one token per four characters plus the per-message overhead.
 
-    Why not a tokenizer: the providers' tokenizers differ (Anthropic's and Gemini's are not
-    published), and tiktoken downloads its encodings on first use, which a worker without internet
-    cannot. Four characters a token is what the quota reserves with, and what providers count
-    against tokens-per-minute limits before answering."""
+    Used where no tokenizer is at hand: Anthropic's and Gemini's tokenizers are not published, and
+    their count endpoints answer for a whole request, not for each stored turn."""
     chars = len(message.text()) + sum(len(c.name) + len(c.arguments) for c in message.tool_calls)
     return MESSAGE_OVERHEAD + -(-chars // 4) + IMAGE_TOKENS * len(message.images())
 
 
-def tokens_of(messages: Iterable[Message]) -> int:
-    return sum(count_tokens(m) for m in messages)
+def message_counter(provider: str, model: str) -> Counter:
+    """Tokens of one message for `model`: exact in the model's encoding for OpenAI-family models
+    (the same accounting OpenAI bills, `common/tokens.py`), the estimate otherwise."""
+    encoding = openai_encoding(provider, model)
+    if encoding is None:
+        return count_tokens
+    empty = ChatOptions()
+    return lambda message: chat_tokens([message], empty, encoding) - REPLY_PRIMING
+
+
+def tokens_of(messages: Iterable[Message], count: Counter = count_tokens) -> int:
+    return sum(count(m) for m in messages)
 
 
 @dataclass
@@ -106,25 +118,25 @@ def exchanges(turns: list[Turn]) -> list[list[Turn]]:
     return groups
 
 
-def prompt_budget(job: Job, max_tokens: int | None = None) -> int:
+def prompt_budget(job: Job, max_tokens: int | None = None, facts: ModelFacts | None = None) -> int:
     """Tokens the prompt may take: the model's context window (or `max_tokens`, if smaller) less the
     output the job reserves and its system prompt."""
-    info = get_spec(job.provider).find_model(job.model)
-    window = info.context_length if info else 128_000
-    reserve = job.options.max_tokens or min(info.max_output_tokens if info else DEFAULT_OUTPUT_RESERVE,
-                                            DEFAULT_OUTPUT_RESERVE)
+    facts = facts or model_facts(job.provider, job.model)
+    window = facts.context_length or 128_000
+    reserve = job.options.max_tokens or min(facts.max_output_tokens or DEFAULT_OUTPUT_RESERVE, DEFAULT_OUTPUT_RESERVE)
     budget = min(window - reserve, max_tokens or window)
     system = job.options.system_prompt or ""
     return budget - (MESSAGE_OVERHEAD + -(-len(system) // 4) if system else 0)
 
 
-def assemble(turns: list[Turn], job: Job, budget: int) -> History:
-    """The newest exchanges that fit `budget` with the job's messages; raises ContextLengthExceeded when
-    the job's own messages (with the exchange they continue, if they open with tool results) do not fit."""
+def assemble(turns: list[Turn], job: Job, budget: int, count: Counter = count_tokens) -> History:
+    """The newest exchanges that fit `budget` with the job's messages, each message's tokens counted by
+    `count`; raises ContextLengthExceeded when the job's own messages (with the exchange they continue,
+    if they open with tool results) do not fit."""
     groups = exchanges(turns)
     continues = bool(groups) and job.messages[0].role == "tool"
     required = groups.pop() if continues else []
-    need = tokens_of(job.messages) + tokens_of(m for t in required for m in t.all_messages())
+    need = tokens_of(job.messages, count) + tokens_of((m for t in required for m in t.all_messages()), count)
     if need > budget:
         raise ContextLengthExceeded(f"conversation {job.conversation}: the new messages need about {need:,} tokens, "
                                     f"more than the {budget:,} the model's context leaves", provider=job.provider,
@@ -133,14 +145,14 @@ def assemble(turns: list[Turn], job: Job, budget: int) -> History:
     dropped: list[list[Turn]] = []
     used = need
     for group in reversed(groups):
-        size = tokens_of(m for t in group for m in t.all_messages())
+        size = tokens_of((m for t in group for m in t.all_messages()), count)
         if dropped or used + size > budget:  # once one is dropped, every older one goes too
             dropped.insert(0, group)
             continue
         kept.insert(0, group)
         used += size
     systems = [m for g in dropped for t in g for m in t.all_messages() if m.role == "system"]
-    used += tokens_of(systems)
+    used += tokens_of(systems, count)
     sent = [m for g in kept for t in g for m in t.all_messages()]
     with_tools = any(m.tool_calls or m.role == "tool" for m in sent)
     tools = next((t.tools for g in reversed(kept) for t in reversed(g) if t.tools), None) if with_tools else None

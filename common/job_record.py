@@ -48,6 +48,7 @@ def error_result(job_id: str, error: MultiLLMError, job: Job | None = None, *, s
     return JobResult(
         job_id=job_id, status=status, provider=job.provider if job else "", model=job.model if job else "",
         tenant=job.tenant if job else "default", attempts=attempts, error=error.to_dict(),
+        cost_usd=0.0,  # no call was made: nothing to price
         timings=Timings(submitted_at=job.submitted_at if job else (submitted_at or now), finished_at=now),
         path=[*job.path, f"{job.provider}/{job.model}"] if job else [],
     )

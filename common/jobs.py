@@ -70,7 +70,7 @@ class JobResult(BaseModel):
     text: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    cost_usd: float = 0.0
+    cost_usd: float | None = None  # None: the model's price is unknown (never counted as 0)
     finish_reason: FinishReason | None = None
     error: dict[str, Any] | None = None
     timings: Timings

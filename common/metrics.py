@@ -51,7 +51,8 @@ def record_result(result: JobResult) -> None:
         TTFT.labels(*labels).observe(max(0.0, t.first_token_at - t.started_at))
     TOKENS.labels(*labels, "input").inc(result.usage.input_tokens)
     TOKENS.labels(*labels, "output").inc(result.usage.output_tokens)
-    COST.labels(*labels).inc(result.cost_usd)
+    if result.cost_usd is not None:  # an unknown price adds nothing; usage analytics count those apart
+        COST.labels(*labels).inc(result.cost_usd)
 
 
 def record_retry(provider: str, model: str, code: str) -> None:

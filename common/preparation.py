@@ -16,8 +16,16 @@ from typing import Any
 import redis
 
 from multillm.common.cache import CachedAnswer, ResponseCache, mode_for, recordable, request_key
-from multillm.common.conversations import Conversations, History, answer_message, assemble, prompt_budget
+from multillm.common.conversations import (
+    Conversations,
+    History,
+    answer_message,
+    assemble,
+    message_counter,
+    prompt_budget,
+)
 from multillm.common.jobs import Job, JobResult
+from multillm.common.model_facts import load_overrides, model_facts
 from multillm.common.schemas import ChatOptions, Message, ProviderEvent
 from multillm.common.settings import Settings
 
@@ -42,7 +50,9 @@ class Preparation:
         job = self.job
         if job.conversation is not None:
             turns = self.conversations.turns(job.tenant, job.conversation)
-            self.history = assemble(turns, job, prompt_budget(job, self.settings.conversation_max_tokens))
+            facts = model_facts(job.provider, job.model, None, load_overrides(self.settings.models_file))
+            budget = prompt_budget(job, self.settings.conversation_max_tokens, facts)
+            self.history = assemble(turns, job, budget, message_counter(job.provider, job.model))
             self.messages = self.history.messages
             self.options = history_options(job.options, self.history)
         if mode_for(job, self.settings) is not None:

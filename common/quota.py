@@ -175,12 +175,6 @@ def key_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
-def estimate_tokens(text_chars: int, max_tokens: int) -> TokenCount:
-    """Prompt tokens are estimated at one per four characters (rounded up), output at its cap:
-    what providers themselves count against a tokens-per-minute limit before answering."""
-    return TokenCount(-(-text_chars // 4), max_tokens)
-
-
 def past_deadline(rule: QuotaRule, decision: Decision) -> MultiLLMError:
     """Why a job ends when its slot would come after its deadline: a RateLimitConfig window refuses it
     with its configured message; any other wait (rpm, tpm, concurrency, cooldown) is a missed deadline."""

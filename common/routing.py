@@ -4,7 +4,8 @@ for the tier.
 
 Tiers map to one model per provider (override with MULTILLM_TIERS, a JSON object of tier ->
 {provider: model}). Policies order candidates: `health` (the beat's fallback order), `latency`
-(lowest p50 of recent traffic) or `cost` (cheapest list price for the tier's model).
+(lowest p50 of recent traffic) or `cost` (cheapest known price for the tier's model, from
+`model_facts`; a model with no known price comes last).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from multillm.common.errors import ConfigurationError
+from multillm.common.model_facts import model_facts
 from multillm.common.providers.catalog import SPECS
 
 Policy = Literal["health", "latency", "cost"]
@@ -35,11 +37,13 @@ TIERS: dict[str, dict[str, str]] = {
 
 
 def check_tiers(tiers: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Providers must be known; any model id is accepted (checked against the live list when used)."""
     for tier, models in tiers.items():
         for provider, model in models.items():
             if provider not in SPECS:
                 raise ConfigurationError(f"MULTILLM_TIERS: {tier}: unknown provider {provider!r}")
-            SPECS[provider].model(model)
+            if not model.strip():
+                raise ConfigurationError(f"MULTILLM_TIERS: {tier}.{provider}: empty model id")
     return tiers
 
 
@@ -55,8 +59,8 @@ def candidates(tier: str, order: list[str], policy: Policy, tiers: dict[str, dic
     pairs = [(p, m) for p in order if (m := model_for(tier, p, tiers))]
     if policy == "cost":
         def price(pair: tuple[str, str]) -> float:
-            info = SPECS[pair[0]].model(pair[1])
-            return info.input_price + info.output_price
+            prices = model_facts(*pair).prices
+            return prices.input + prices.output if prices else float("inf")
         return sorted(pairs, key=price)
     if policy == "latency" and health:
         def latency(pair: tuple[str, str]) -> float:

@@ -98,8 +98,10 @@ def check_fields(job: Job, limits: InputLimits) -> None:
     chars = sum(len(k) + len(v) for k, v in job.metadata.items())
     if chars > limits.max_metadata_chars:
         raise ConfigurationError(f"metadata: {chars:,} characters, at most {limits.max_metadata_chars:,}")
-    info = get_spec(job.provider).model(job.model)
-    if options.max_tokens is not None and options.max_tokens > info.max_output_tokens:
+    # max_tokens against the output limit the catalogue knows; any other model is checked at submit
+    # (producers/client.py) and before the call (common/preflight.py), from the model's facts.
+    info = get_spec(job.provider).find_model(job.model)
+    if info and options.max_tokens is not None and options.max_tokens > info.max_output_tokens:
         raise ConfigurationError(f"options.max_tokens: {options.max_tokens} exceeds {info.id}'s limit of "
                                  f"{info.max_output_tokens}")
 

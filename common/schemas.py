@@ -146,6 +146,7 @@ class ChatOptions(Strict):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     stop: list[Text] | None = Field(default=None, max_length=4)
+    seed: int | None = None  # best-effort determinism: OpenAI-compatible `seed`, Gemini `generationConfig.seed`
     system_prompt: Text | None = None
     stream: bool = True
     tools: list[Tool] | None = None
@@ -182,10 +183,15 @@ class ProviderConfig(ChatOptions):
 
 
 class Usage(Strict):
+    """Tokens as OpenAI counts them: `input_tokens` includes cache reads and writes, `output_tokens`
+    includes reasoning. `cost_usd` is the cost the provider itself reported (OpenRouter), if any."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cost_usd: float | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     cache_max_entry_bytes: int = Field(default=1_000_000, gt=0, validation_alias="MULTILLM_CACHE_MAX_ENTRY_BYTES")
     # tenants whose jobs use the cache unless told not to (comma-separated)
     cache_tenants: list[str] = Field(default_factory=list, validation_alias="MULTILLM_CACHE_TENANTS")
+    # local facts about models: limits and prices (common/model_facts.py)
+    models_file: str | None = Field(default=None, validation_alias="MULTILLM_MODELS")
     # the gateway: browser origins CORS allows (comma-separated), and the largest request body
     cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, validation_alias="MULTILLM_GATEWAY_MAX_BODY_BYTES")

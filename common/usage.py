@@ -12,7 +12,7 @@ from multillm.common import constants
 from multillm.common.jobs import JobResult
 
 USAGE_PREFIX = constants.USAGE
-FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "latency_ms_sum")
+FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "unpriced", "latency_ms_sum")
 TTL_S = 400 * 86_400
 
 
@@ -31,7 +31,10 @@ def record_usage(client: redis.Redis, result: JobResult, pipe: redis.client.Pipe
     writes.hincrby(key, f"{base}|errors", 0 if result.status == "succeeded" else 1)
     writes.hincrby(key, f"{base}|input_tokens", result.usage.input_tokens)
     writes.hincrby(key, f"{base}|output_tokens", result.usage.output_tokens)
-    writes.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
+    if result.cost_usd is None:  # the model's price is unknown: counted apart, never as 0
+        writes.hincrby(key, f"{base}|unpriced", 1)
+    else:
+        writes.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
     writes.hincrbyfloat(key, f"{base}|latency_ms_sum", latency_ms)
     writes.expire(key, TTL_S)
     if pipe is None:
@@ -53,7 +56,9 @@ def read_usage(client: redis.Redis, since: date, until: date, by: str = "provide
     for group, t in sorted(totals.items()):
         rows.append({by: group, "requests": int(t["requests"]), "errors": int(t["errors"]),
                      "input_tokens": int(t["input_tokens"]), "output_tokens": int(t["output_tokens"]),
-                     "cost_usd": round(t["cost_usd"], 6),
+                     # None when no request had a known price; `unpriced` counts those whose price is unknown
+                     "cost_usd": None if t["unpriced"] == t["requests"] else round(t["cost_usd"], 6),
+                     "unpriced": int(t["unpriced"]),
                      "avg_latency_ms": round(t["latency_ms_sum"] / t["requests"], 1) if t["requests"] else 0.0})
     return rows
 

@@ -26,13 +26,16 @@ from multillm.common.errors import ConfigurationError
 from multillm.common.job_record import JobRecords
 from multillm.common.jobs import Job
 from multillm.common.limits import InputLimits
+from multillm.common.model_facts import ModelFacts, load_overrides, model_facts
+from multillm.common.model_list import ModelLists, list_key, listed_model
 from multillm.common.provider_health import Circuit, read_health, read_order
-from multillm.common.providers import get_spec
+from multillm.common.providers import LLMProvider, create_provider, get_spec
 from multillm.common.quota import Quota
 from multillm.common.routing import Policy, candidates, model_for
 from multillm.common.sanitize import DEFAULTS, sanitize_job
 from multillm.common.schemas import ChatOptions, Message
 from multillm.common.settings import Settings, get_settings
+from multillm.common.tokens import TokenCount, count_tokens
 from multillm.common.validation import parse
 from multillm.producers.handle import JobHandle
 from multillm.producers.local.embedded import find_running
@@ -47,14 +50,18 @@ def resolve_redis_url(explicit: str | None, settings: Settings) -> str:
     return url
 
 
-def validate_job(job: Job, limits: InputLimits = DEFAULTS) -> Job:
-    """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy."""
-    info = get_spec(job.provider).model(job.model)
+def validate_job(job: Job, limits: InputLimits = DEFAULTS, facts: ModelFacts | None = None) -> Job:
+    """Refuse what a provider would refuse, before anything is enqueued; a sanitised copy. Any model
+    id is accepted; what the catalogue or `facts` know about it is checked."""
     job = sanitize_job(job, limits)
-    if job.options.tools and not info.tools:
+    info = get_spec(job.provider).find_model(job.model)
+    if info and job.options.tools and not info.tools:
         raise ConfigurationError(f"options.tools: {info.id} does not support tool calls")
-    if any(m.images() for m in job.messages) and not info.vision:
+    if info and any(m.images() for m in job.messages) and not info.vision:
         raise ConfigurationError(f"messages: {info.id} does not accept images")
+    limit = facts.max_output_tokens if facts else (info.max_output_tokens if info else None)
+    if job.options.max_tokens is not None and limit and job.options.max_tokens > limit:
+        raise ConfigurationError(f"options.max_tokens: {job.options.max_tokens} exceeds {job.model}'s limit of {limit}")
     return job
 
 
@@ -78,6 +85,8 @@ class MultiLLM:
                                   replay_ttl_s=s.replay_ttl_s, limits=s.limits)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
+        self._lists = ModelLists(self.redis)
+        self._providers: dict[str, LLMProvider] = {}
         self.conversations = Conversations(self.redis, self.settings.conversation_ttl_s)
         self.cache = ResponseCache(self.redis, self.settings)
         self._celery = Celery("multillm-producer", broker=self.url, set_as_current=False)
@@ -87,6 +96,8 @@ class MultiLLM:
                                                             "interval_step": 0.2, "interval_max": 1.0})
 
     def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
         self.redis.close()
         self._celery.close()
 
@@ -111,7 +122,8 @@ class MultiLLM:
         order = read_order(self.redis, list(self.settings.providers))
         down = {p for p in order if self._circuit.state(p) == "open"}
         chosen_policy = cast(Policy, policy)  # checked just above
-        pairs = [c for c in candidates(tier or "fast", order, chosen_policy, tiers, read_health(self.redis)) if c[0] not in down]
+        pairs = [c for c in candidates(tier or "fast", order, chosen_policy, tiers, read_health(self.redis))
+                 if c[0] not in down and not self._unlisted(*c)]
         if not pairs:
             raise ConfigurationError(f"tier: no provider is available for {tier or 'fast'!r}")
         return pairs[0]
@@ -166,7 +178,7 @@ class MultiLLM:
         """Enqueue a job; submitting the same job id again is a no-op that returns its handle.
 
         Raises TenantRateLimited, with nothing enqueued, when the job's tenant is over its RATE_LIMIT_*."""
-        job = validate_job(job, self.settings.limits)
+        job = validate_job(job, self.settings.limits, self.model_facts(job.provider, job.model))
         if job.conversation is not None:  # one job at a time per conversation: ConversationBusy otherwise
             hold_s = job.deadline_s + self.settings.result_ttl_s
             self.conversations.claim(job.tenant, job.conversation, job.job_id, hold_s)
@@ -176,6 +188,47 @@ class MultiLLM:
             self._celery.send_task(constants.chat_task(job.provider), args=[job.job_id],
                                    queue=constants.queue(job.provider), task_id=f"{job.job_id}")
         return self.job(job.job_id)
+
+    def model_facts(self, provider: str, model: str) -> ModelFacts:
+        """What is known of `model`: checked against the provider's live list (the shared 1-hour cache)
+        when this process has the provider's key (UnknownModelError naming the closest ids if it is not
+        listed); workers check again with the key they call with."""
+        live = None
+        client = self._provider(provider)
+        if client is not None:
+            key = self.settings.provider(provider).api_key
+            assert key is not None
+            live = listed_model(client.spec.name, model, self._lists.get(client, key.get_secret_value()))
+        return model_facts(provider, model, live, load_overrides(self.settings.models_file))
+
+    def count_tokens(self, provider: str, prompt: str | Sequence[Message | dict[str, Any]], *,
+                     model: str | None = None, **options: Any) -> TokenCount:
+        """Input tokens of a chat before sending it: exact for OpenAI-family models (bpe-openai) and
+        where Anthropic's or Gemini's count endpoint answers this process's key; an estimate otherwise."""
+        spec = get_spec(provider)
+        chat = parse(ChatOptions, {**options, "model": model or spec.default_model})
+        messages = [parse(Message, m) for m in as_messages(prompt)]
+        return count_tokens(provider, chat.model or spec.default_model, messages, chat, self._provider(provider))
+
+    def _unlisted(self, provider: str, model: str) -> bool:
+        """True when the provider's cached live list (this process's key) lacks `model`: routing skips it.
+        Reads the cache only; no list, no verdict."""
+        client = self._provider(provider)
+        key = self.settings.provider(provider).api_key
+        if client is None or key is None:
+            return False
+        found = self._lists.cached(list_key(provider, client.base_url, key.get_secret_value()))
+        return isinstance(found, list) and all(m.id != model for m in found)
+
+    def _provider(self, provider: str) -> LLMProvider | None:
+        """A client with this process's key for `provider` (kept: its connection pool is reused)."""
+        ps = self.settings.provider(provider)
+        if ps.api_key is None:
+            return None
+        if provider not in self._providers:
+            self._providers[provider] = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
+                                                        timeouts=self.settings.timeouts(total=30))
+        return self._providers[provider]
 
     def _stored_by_this_call(self, job: Job) -> bool:
         """The accept ran but its reply was lost (Redis died after writing it) and the retry found the

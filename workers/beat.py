@@ -7,11 +7,10 @@ expires just before the next interval (SET NX PX), and a run that cannot take it
 
 from __future__ import annotations
 
-import json
 import logging
 
 from multillm.common import constants
-from multillm.common.errors import MultiLLMError
+from multillm.common.model_list import ModelLists
 from multillm.common.provider_health import Health, assess, recent_outcomes, write_order
 from multillm.common.providers import SPECS, create_provider
 from multillm.workers.app import app
@@ -22,28 +21,20 @@ log = logging.getLogger("multillm.health")
 HEALTH_LOCK = constants.HEALTH_LOCK
 HEALTH_QUEUE = constants.HEALTH_QUEUE
 HEALTH_RUNS = constants.HEALTH_RUNS  # how many runs acted: lets operators see one beat acting
-MODELS_TTL_S = 3600
-
-
-def models_key(provider: str) -> str:
-    return constants.models(provider)
 
 
 def probe(provider: str) -> bool:
-    """The cheapest authenticated call: the model list, which also refreshes the cached list."""
+    """The cheapest authenticated call: the model list, stored in the shared 1-hour cache that
+    validation, routing and `multillm models` read (common/model_list.py)."""
     rt = runtime()
     ps = rt.settings.provider(provider)
-    if ps.api_key is None:
+    if ps.api_key is None and not ps.base_url:
         return False
-    client = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
-                             timeouts=rt.settings.timeouts(total=10), client=rt.http_client(ps.base_url or ""))
-    try:
-        models = [m.id for m in client.get_models()]
-    except MultiLLMError as exc:
-        log.warning("health probe of %s failed: %s", provider, exc.code)
-        return False
-    rt.redis.set(models_key(provider), json.dumps(models), ex=MODELS_TTL_S)
-    return True
+    key = ps.api_key.get_secret_value() if ps.api_key else ""  # a self-hosted server may need none
+    base_url = ps.base_url or SPECS[provider].default_base_url
+    client = create_provider(provider, key, base_url=base_url, timeouts=rt.settings.timeouts(total=10),
+                             client=rt.http_client(base_url))
+    return ModelLists(rt.redis).refresh(client, key) is not None
 
 
 def check_health() -> list[Health] | None:

@@ -9,6 +9,7 @@ from typing import Any
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init, task_received, worker_ready, worker_shutdown
 
 from multillm.common import constants
+from multillm.common.preflight import warm_up
 from multillm.common.settings import get_settings
 from multillm.workers.reaper import Reaper
 from multillm.workers.received import ReceivedMarks
@@ -73,6 +74,9 @@ def _received_marks(write: Callable[[Mapping[str, float]], None]) -> ReceivedMar
 @worker_ready.connect
 def _start_reaper(sender: Any = None, **_: Any) -> None:
     global _reaper
+    # Token encodings and price data load (about a second of imports) before the worker announces itself,
+    # so its first jobs do not wait for them (common/preflight.py).
+    warm_up()
     queues = [q.name for q in sender.task_consumer.queues] if sender and sender.task_consumer else []
     _reaper = Reaper(max(0.5, get_settings().lease_ttl_s / 3), sender.hostname, queues)
     _reaper.start()

@@ -6,7 +6,7 @@ import httpx
 
 from multillm.common.errors import UnknownProviderError
 from multillm.common.providers.anthropic import AnthropicProvider
-from multillm.common.providers.base import LLMProvider, ModelInfo, ProviderSpec, Timeouts
+from multillm.common.providers.base import LiveModel, LLMProvider, ModelInfo, ProviderSpec, Timeouts
 from multillm.common.providers.catalog import SPECS
 from multillm.common.providers.gemini import GeminiProvider
 from multillm.common.providers.openai_compat import OpenAICompatProvider
@@ -45,6 +45,7 @@ __all__ = [
     "AnthropicProvider",
     "GeminiProvider",
     "LLMProvider",
+    "LiveModel",
     "ModelInfo",
     "OpenAICompatProvider",
     "ProviderSpec",

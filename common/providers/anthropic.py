@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -36,7 +36,7 @@ from multillm.common.errors import (
     StreamInterrupted,
 )
 from multillm.common.providers.assembly import merge_usage, with_assembled_tool_calls
-from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.base import LiveModel, LLMProvider
 from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
 from multillm.common.schemas import (
     ChatOptions,
@@ -53,7 +53,7 @@ from multillm.common.schemas import (
 
 log = logging.getLogger("multillm.providers")
 
-DEFAULT_MAX_TOKENS = 4096  # the runner reserves quota with the same cap (run/slot.py, job_tokens)
+DEFAULT_MAX_TOKENS = 4096  # quota reserves the same cap (preflight.DEFAULT_OUTPUT_CAP)
 MAX_TEMPERATURE = 1.0
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -112,8 +112,8 @@ class AnthropicProvider(LLMProvider):
     def _headers_for(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key, "content-type": "application/json", **dict(self.spec.headers)}
 
-    def _fetch_models(self, headers: dict[str, str]) -> list[str]:
-        """Every page of `GET /v1/models` (`has_more`, `last_id` -> `after_id`)."""
+    def _fetch_models(self, headers: dict[str, str]) -> list[LiveModel]:
+        """Every page of `GET /v1/models` (`has_more`, `last_id` -> `after_id`); ids only."""
         call = Call(self.spec.id, "", "", self.timeouts)
         ids: list[str] = []
         params: dict[str, Any] = {"limit": 1000}
@@ -126,7 +126,18 @@ class AnthropicProvider(LLMProvider):
             if not body.get("has_more") or not body.get("last_id"):
                 break
             params = {"limit": 1000, "after_id": body["last_id"]}
-        return ids
+        return [LiveModel(i) for i in ids]
+
+    def count_tokens(self, messages: Sequence[Message], options: ChatOptions) -> int | None:
+        """`POST /v1/messages/count_tokens`: the request's body without `max_tokens` and `stream`
+        (docs.anthropic.com api/messages-count-tokens); answers `{"input_tokens": N}`."""
+        body = self.request_body(list(messages), options, stream=False)
+        body.pop("max_tokens", None)
+        body.pop("stream", None)
+        call = Call(self.spec.id, body["model"], "", self.timeouts)
+        answer = request_json(self._client, call, make_error, "POST", self.base_url + self.spec.chat_path + "/count_tokens",
+                              headers=self._headers_for(self._api_key), json=body)
+        return int(answer["input_tokens"]) if isinstance(answer, dict) and "input_tokens" in answer else None
 
     def request_body(self, messages: list[Message], options: ChatOptions, stream: bool) -> dict[str, Any]:
         model = options.model or self.spec.default_model
@@ -171,6 +182,7 @@ class AnthropicProvider(LLMProvider):
             "top_p": options.top_p,
             "frequency_penalty": options.frequency_penalty,
             "presence_penalty": options.presence_penalty,
+            "seed": options.seed,
         }
         for name, value in params.items():
             if value is None:
@@ -306,6 +318,7 @@ def _usage(data: dict[str, Any]) -> Usage:
         input_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
         output_tokens=int(data.get("output_tokens") or 0),
         cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
         reasoning_tokens=int(details.get("thinking_tokens") or 0),
     )
 

@@ -73,5 +73,7 @@ def merge_usage(old: Usage | None, new: Usage) -> Usage:
         input_tokens=max(old.input_tokens, new.input_tokens),
         output_tokens=max(old.output_tokens, new.output_tokens),
         cached_input_tokens=max(old.cached_input_tokens, new.cached_input_tokens),
+        cache_write_tokens=max(old.cache_write_tokens, new.cache_write_tokens),
         reasoning_tokens=max(old.reasoning_tokens, new.reasoning_tokens),
+        cost_usd=new.cost_usd if new.cost_usd is not None else old.cost_usd,
     )

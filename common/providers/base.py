@@ -1,6 +1,6 @@
 """The provider interface (the seed's `LLMProvider`) and the declarations every provider makes.
 
-A provider is a declaration (`ProviderSpec`: name, URLs, headers, models with limits and prices) plus
+A provider is a declaration (`ProviderSpec`: name, URLs, headers, models it knows facts about) plus
 one of three wire protocols (OpenAI-compatible, Anthropic Messages, Gemini). The decrypted key and
 the base URL are passed in; provider code never reads settings or the environment.
 """
@@ -23,21 +23,28 @@ from multillm.common.schemas import ChatOptions, ChatResult, Message, ProviderCo
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One model: limits, and list prices in USD per million tokens (for cost analysis)."""
+    """A model the catalogue knows facts about: its limits and what it accepts."""
 
     id: str
     label: str
     context_length: int
     max_output_tokens: int
-    input_price: float
-    output_price: float
     vision: bool = False
     tools: bool = True
     # Reasoning models (OpenAI o-series) take `max_completion_tokens` and reject sampling parameters.
     reasoning: bool = False
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
+
+@dataclass(frozen=True)
+class LiveModel:
+    """One entry of a provider's live model list, with whatever limits and prices (USD per million
+    tokens) the list itself states; None where it says nothing."""
+
+    id: str
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+    input_price: float | None = None
+    output_price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,6 @@ class ProviderSpec:
     @property
     def default_model(self) -> str:
         return self.models[0].id
-
-    def model(self, model_id: str) -> ModelInfo:
-        for info in self.models:
-            if info.id == model_id:
-                return info
-        known = ", ".join(m.id for m in self.models)
-        raise UnknownModelError(f"model: {model_id!r} is not a {self.name} model (known: {known})")
 
     def find_model(self, model_id: str) -> ModelInfo | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -118,7 +118,7 @@ class LLMProvider(ABC):
         self.base_url = (base_url or spec.default_base_url).rstrip("/")
         self.timeouts = timeouts or Timeouts()
         self._client = client or httpx.Client(timeout=self.timeouts.httpx())
-        self._models_cache: tuple[float, list[ModelInfo]] | None = None
+        self._models_cache: tuple[float, list[LiveModel]] | None = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"<{type(self).__name__} {self.spec.id} {self.base_url}>"
@@ -141,25 +141,31 @@ class LLMProvider(ABC):
         self._client.close()
 
     def validate_config(self, config: ProviderConfig) -> bool:
-        """Check the key's format, then make the cheapest authenticated call (the model list)."""
+        """Check the key's format, then make the cheapest authenticated call (the model list), which
+        must list the configured model."""
         import re
 
         if not re.match(self.spec.key_pattern, config.api_key.get_secret_value()):
             raise ConfigurationError(f"api_key: not a well-formed {self.spec.name} key")
-        self.spec.model(config.model)
-        self._fetch_models(self._headers_for(config.api_key.get_secret_value()))
+        listed = [m.id for m in self._fetch_models(self._headers_for(config.api_key.get_secret_value()))]
+        if config.model not in listed:
+            raise UnknownModelError(unlisted_message(self.spec.name, config.model, listed))
         return True
 
-    def get_models(self) -> list[ModelInfo]:
-        """The provider's live model list joined with the catalog's limits and prices; cached 1 h."""
+    def get_models(self) -> list[LiveModel]:
+        """The provider's live model list, with the limits and prices it states; cached 1 h in this
+        instance (the Redis cache every process shares is `common/model_list.py`)."""
         now = time.monotonic()
         if self._models_cache and now - self._models_cache[0] < self.MODELS_TTL:
             return self._models_cache[1]
-        live = self._fetch_models(self._headers_for(self._api_key))
-        known = {m.id: m for m in self.spec.models}
-        models = [known.get(mid) or ModelInfo(mid, mid, 0, 0, 0.0, 0.0) for mid in live]
+        models = self._fetch_models(self._headers_for(self._api_key))
         self._models_cache = (now, models)
         return models
+
+    def count_tokens(self, messages: Sequence[Message], options: ChatOptions) -> int | None:
+        """The provider's own count of a request's input tokens, where it has an endpoint for it
+        (Anthropic, Gemini); None where it has none."""
+        return None
 
     def stream_chat(
         self, messages: Sequence[Message], options: ChatOptions | None = None, *, job_id: str = ""
@@ -188,10 +194,19 @@ class LLMProvider(ABC):
     def _headers_for(self, api_key: str) -> dict[str, str]: ...
 
     @abstractmethod
-    def _fetch_models(self, headers: dict[str, str]) -> list[str]: ...
+    def _fetch_models(self, headers: dict[str, str]) -> list[LiveModel]: ...
 
     @abstractmethod
     def _stream(self, messages: list[Message], options: ChatOptions, job_id: str) -> Iterator[ProviderEvent]: ...
 
     @abstractmethod
     def _complete(self, messages: list[Message], options: ChatOptions, job_id: str) -> ChatResult: ...
+
+
+def unlisted_message(provider_name: str, model: str, listed: Sequence[str]) -> str:
+    """The error for a model id the provider's live list does not have, naming the closest ids."""
+    import difflib
+
+    close = difflib.get_close_matches(model, list(listed), n=3, cutoff=0.4)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    return f"model: {model!r} is not in {provider_name}'s model list ({len(listed)} models){hint}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +39,7 @@ from multillm.common.errors import (
     StreamInterrupted,
 )
 from multillm.common.providers.assembly import collect, with_assembled_tool_calls
-from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.base import LiveModel, LLMProvider
 from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
 from multillm.common.ratelimit_headers import RateLimitInfo, parse_duration
 from multillm.common.schemas import (
@@ -88,6 +88,7 @@ GENERATION_FIELDS = {
     "top_p": "topP",
     "frequency_penalty": "frequencyPenalty",
     "presence_penalty": "presencePenalty",
+    "seed": "seed",
     "stop": "stopSequences",
 }
 
@@ -128,22 +129,35 @@ class GeminiProvider(LLMProvider):
     def _headers_for(self, api_key: str) -> dict[str, str]:
         return {"x-goog-api-key": api_key, **dict(self.spec.headers)}
 
-    def _fetch_models(self, headers: dict[str, str]) -> list[str]:
-        """Every page of `GET /models` (`nextPageToken` -> `pageToken`), without the `models/` prefix."""
+    def _fetch_models(self, headers: dict[str, str]) -> list[LiveModel]:
+        """Every page of `GET /models` (`nextPageToken` -> `pageToken`), without the `models/` prefix,
+        with `inputTokenLimit` and `outputTokenLimit`."""
         call = Call(self.spec.id, "", "", self.timeouts)
-        names: list[str] = []
+        names: list[LiveModel] = []
         params: dict[str, Any] = {"pageSize": 1000}
         for _ in range(100):  # a bound against a server that never stops paging
             body = request_json(self._client, call, make_error, "GET", self.base_url + self.spec.models_path,
                                 headers=headers, params=params)
             if not isinstance(body, dict):
                 break
-            names += [str(m["name"]).removeprefix("models/") for m in body.get("models") or []
-                      if isinstance(m, dict) and "name" in m]
+            names += [LiveModel(str(m["name"]).removeprefix("models/"), _limit(m.get("inputTokenLimit")),
+                                _limit(m.get("outputTokenLimit")))
+                      for m in body.get("models") or [] if isinstance(m, dict) and "name" in m]
             if not body.get("nextPageToken"):
                 break
             params = {"pageSize": 1000, "pageToken": body["nextPageToken"]}
         return names
+
+    def count_tokens(self, messages: Sequence[Message], options: ChatOptions) -> int | None:
+        """`POST /models/{model}:countTokens` with the whole request as `generateContentRequest`
+        (ai.google.dev api/tokens); answers `{"totalTokens": N}`."""
+        model = options.model or self.spec.default_model
+        request = {"model": f"models/{model}", **self.request_body(list(messages), options)}
+        call = Call(self.spec.id, model, "", self.timeouts)
+        url = self.base_url + self.spec.chat_path.format(model=model).replace(":generateContent", ":countTokens")
+        answer = request_json(self._client, call, make_error, "POST", url, headers=self._headers_for(self._api_key),
+                              json={"generateContentRequest": request})
+        return int(answer["totalTokens"]) if isinstance(answer, dict) and "totalTokens" in answer else None
 
     def url(self, model: str, stream: bool) -> str:
         path = self.spec.chat_path.format(model=model)
@@ -262,6 +276,10 @@ class _StreamState:
             raise self.call.error(ContentFiltered, f"the answer was blocked ({self.native})",
                                   provider_code=self.native)
         yield ProviderEvent(type="finish", finish_reason=reason, native_finish_reason=self.native)
+
+
+def _limit(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def _usage(data: dict[str, Any]) -> Usage:

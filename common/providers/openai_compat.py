@@ -10,6 +10,7 @@ PROCESSING` comments and mid-stream `data: {"error": ...}` events (openrouter.ai
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 
 from multillm.common.errors import ContentFiltered, ContextLengthExceeded, PermissionDenied, ProviderError, StreamInterrupted
 from multillm.common.providers.assembly import with_assembled_tool_calls
-from multillm.common.providers.base import LLMProvider
+from multillm.common.providers.base import LiveModel, LLMProvider
 from multillm.common.providers.transport import Call, class_for_status, iter_sse, open_stream, parse_event_json, request_json
 from multillm.common.schemas import ChatOptions, ChatResult, FinishReason, Message, ProviderEvent, ToolCall, ToolCallDelta, Usage
 
@@ -34,6 +35,9 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "error": "error",
 }
 REASONING_DROPS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+# OpenAI's reasoning families, for ids the catalogue does not name (platform docs, "Reasoning models":
+# o1, o3, o4-mini, gpt-5): they take `max_completion_tokens` and refuse sampling parameters.
+REASONING_IDS = re.compile(r"^(openai/)?(o\d|gpt-5(?!-chat))")
 ERROR_CODES: dict[str, type[ProviderError]] = {
     "context_length_exceeded": ContextLengthExceeded,
     "string_above_max_length": ContextLengthExceeded,
@@ -70,14 +74,15 @@ class OpenAICompatProvider(LLMProvider):
     protocol = "openai"
 
     def _headers_for(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}", **dict(self.spec.headers)}
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # a keyless self-hosted server
+        return {**auth, **dict(self.spec.headers)}
 
-    def _fetch_models(self, headers: dict[str, str]) -> list[str]:
+    def _fetch_models(self, headers: dict[str, str]) -> list[LiveModel]:
         call = Call(self.spec.id, "", "", self.timeouts)
         body = request_json(self._client, call, make_error, "GET", self.base_url + self.spec.models_path,
                             headers=headers)
         items = body.get("data", []) if isinstance(body, dict) else body  # GitHub: a bare array
-        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+        return [_live_model(item) for item in items if isinstance(item, dict) and "id" in item]
 
     def request_body(self, messages: list[Message], options: ChatOptions, stream: bool) -> dict[str, Any]:
         model = options.model or self.spec.default_model
@@ -88,9 +93,11 @@ class OpenAICompatProvider(LLMProvider):
             "frequency_penalty": options.frequency_penalty,
             "presence_penalty": options.presence_penalty,
             "stop": options.stop,
+            "seed": options.seed,
         }
         info = self.spec.find_model(model)
-        drops = set(self.spec.unsupported) | (set(REASONING_DROPS) if info and info.reasoning else set())
+        reasoning = info.reasoning if info else bool(REASONING_IDS.match(model))
+        drops = set(self.spec.unsupported) | (set(REASONING_DROPS) if reasoning else set())
         for name, value in params.items():
             if value is None:
                 continue
@@ -100,7 +107,7 @@ class OpenAICompatProvider(LLMProvider):
             body[name] = value
         if options.max_tokens is not None:
             # o-series reject max_tokens and take max_completion_tokens (openai-python params).
-            body["max_completion_tokens" if info and info.reasoning else "max_tokens"] = options.max_tokens
+            body["max_completion_tokens" if reasoning else "max_tokens"] = options.max_tokens
         if options.tools:
             body["tools"] = [{"type": "function", "function": t.model_dump()} for t in options.tools]
         if options.tool_choice:
@@ -210,6 +217,42 @@ def _choice_events(choice: dict[str, Any]) -> Iterator[ProviderEvent]:
                           native_finish_reason=native)
 
 
+def _live_model(item: dict[str, Any]) -> LiveModel:
+    """An entry of a model list with the limits and prices it states: OpenRouter's `context_length`,
+    `top_provider.max_completion_tokens` and `pricing` in USD per token (openrouter.ai/docs models);
+    Hugging Face's `providers[]` with `context_length` and `pricing` per million (hub-docs hub-api.md);
+    GitHub's `limits` (docs.github.com rest/models/catalog). A plain OpenAI list states none."""
+    top, limits, pricing = (_object(item.get(name)) for name in ("top_provider", "limits", "pricing"))
+    hosts = [h for h in item.get("providers") or [] if isinstance(h, dict)]
+    hf: dict[str, Any] = hosts[0] if hosts else {}
+    hf_pricing = _object(hf.get("pricing"))
+    return LiveModel(
+        id=str(item["id"]),
+        context_length=_count(item.get("context_length") or limits.get("max_input_tokens") or hf.get("context_length")),
+        max_output_tokens=_count(top.get("max_completion_tokens") or limits.get("max_output_tokens")),
+        input_price=_price(pricing.get("prompt"), 1e6) if pricing else _price(hf_pricing.get("input"), 1.0),
+        output_price=_price(pricing.get("completion"), 1e6) if pricing else _price(hf_pricing.get("output"), 1.0),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and int(value) > 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _price(value: Any, per_million: float) -> float | None:
+    try:
+        return round(float(value) * per_million, 6) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _usage(data: dict[str, Any]) -> Usage:
     prompt_details = data.get("prompt_tokens_details") or {}
     completion_details = data.get("completion_tokens_details") or {}
@@ -218,6 +261,8 @@ def _usage(data: dict[str, Any]) -> Usage:
         output_tokens=int(data.get("completion_tokens") or 0),
         cached_input_tokens=int(prompt_details.get("cached_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        # OpenRouter states what the call cost (openrouter.ai/docs usage accounting): used as is.
+        cost_usd=float(data["cost"]) if isinstance(data.get("cost"), int | float) else None,
     )
 
 

@@ -9,17 +9,18 @@ from typing import Any
 import redis
 
 from multillm.common.jobs import Job, JobResult, JobStatus, Timings
-from multillm.common.providers import get_spec
+from multillm.common.model_facts import job_cost, load_overrides
 from multillm.common.run.record import account
 from multillm.common.run.runtime import Runtime
 from multillm.common.schemas import ChatResult, Usage
+from multillm.common.settings import get_settings
 from multillm.common.stream import Publisher
 
 
-def cost_usd(job: Job, usage: Usage) -> float:
-    """List price of the tokens used; 0 for a model the catalogue does not price."""
-    info = get_spec(job.provider).find_model(job.model)
-    return round(info.cost(usage.input_tokens, usage.output_tokens), 8) if info else 0.0
+def cost_usd(job: Job, usage: Usage) -> float | None:
+    """The call's cost (common/model_facts.py): the provider's reported cost, else the MULTILLM_MODELS
+    override's or genai-prices' prices; None when the model's price is unknown, never 0."""
+    return job_cost(job.provider, job.model, usage, load_overrides(get_settings().models_file))
 
 
 def job_result(job: Job, attempt: int, out: ChatResult, timings: Timings, status: JobStatus,

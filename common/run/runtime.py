@@ -72,6 +72,8 @@ class Runtime:
             raise AuthenticationError(f"no API key for tenant {job.tenant!r}: store one with `multillm keys set`",
                                       provider=job.provider, model=job.model, job_id=job.job_id)
         secret = self.settings.provider(job.provider).api_key
+        if secret is None and self.settings.provider(job.provider).base_url:
+            return ""  # a self-hosted server at <PREFIX>_BASE_URL may need no key: none is sent
         if secret is None:
             spec = get_spec(job.provider)
             raise AuthenticationError(f"no API key: set {spec.api_key_env}", provider=job.provider,

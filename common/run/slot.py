@@ -1,6 +1,7 @@
 """A quota slot around one provider call: reserved in every window of the provider key's rule before
 it (a short wait here, a long one hands the job back), a fleet-wide cooldown after a 429, and the
-reported usage reconciled with the estimate after it."""
+reported usage reconciled with the estimate after it. The reservation is the prompt's count before
+the call (common/preflight.py) and the output cap."""
 
 from __future__ import annotations
 
@@ -11,19 +12,10 @@ from contextlib import ExitStack, contextmanager
 from multillm.common import metrics
 from multillm.common.errors import RateLimited, RateLimitExceeded
 from multillm.common.jobs import Job
-from multillm.common.providers import get_spec
-from multillm.common.quota import TokenCount, estimate_tokens, rule_for
+from multillm.common.preflight import prepare_call
+from multillm.common.quota import TokenCount, rule_for
 from multillm.common.run.runtime import Runtime
 from multillm.common.schemas import ChatResult, Message
-
-
-def job_tokens(job: Job, messages: list[Message] | None = None) -> TokenCount:
-    """Tokens to reserve before the call: the prompt estimate (of `messages`, the job's own by default)
-    and the output cap."""
-    chars = sum(len(m.text()) for m in messages or job.messages) + len(job.options.system_prompt or "")
-    info = get_spec(job.provider).find_model(job.model)
-    cap = job.options.max_tokens or min(info.max_output_tokens if info else 4096, 4096)
-    return estimate_tokens(chars, cap)
 
 
 @contextmanager
@@ -37,9 +29,11 @@ def quota_slot(rt: Runtime, job: Job, attempt: int, api_key: str, out: ChatResul
         metrics.record_quota_wait(job.provider, seconds)
         time.sleep(seconds)
 
+    # The model checked against its live list, `messages` counted, limits checked (common/preflight.py).
+    tokens = prepare_call(rt.redis, rt.settings, job, api_key, rt.http_client, messages)
     with ExitStack() as slot:
         try:
-            slot.enter_context(rt.quota.reserved(rule, reservation, job_tokens(job, messages), deadline_at=job.deadline_at,
+            slot.enter_context(rt.quota.reserved(rule, reservation, tokens, deadline_at=job.deadline_at,
                                                  inline_wait_s=rt.settings.quota_inline_wait_s, sleep=wait))
         except RateLimitExceeded as exc:  # named here: the quota knows the key, not the job
             raise RateLimitExceeded(exc.detail, provider=job.provider, model=job.model, job_id=job.job_id,

@@ -2,6 +2,7 @@
 
     run.py       BatchRun: submit within a window, collect, resume, cancel (`multillm batch run`)
     input.py     input lines: the OpenAI Batch API format or the simple form
+    openai_body.py  an OpenAI Batch body as messages and chat options: every field honoured or refused
     output.py    results.jsonl in the OpenAI Batch output format
     progress.py  progress rows on stderr
     state.py     the batch in Redis: state, progress and its rows, per tenant (`/v1/batches`, the console)

@@ -1,6 +1,7 @@
 """Batch input: dataset lines in either format, and the provider/model targets they go to.
 
-Input lines are either the OpenAI Batch API format (`custom_id`, `method`, `url`, `body`) or the
+Input lines are either the OpenAI Batch API format (`custom_id`, `method`, `url`, `body`; every body
+field honoured or the line refused naming it: `openai_body.py`) or the
 simple form (`{"prompt": ..., "expected": ..., "id": ..., "metadata": {...}}`, or a bare text line).
 """
 
@@ -14,6 +15,9 @@ from typing import Any
 
 from multillm.common.errors import ConfigurationError
 from multillm.common.providers import get_spec
+from multillm.common.schemas import ChatOptions, Message
+from multillm.common.validation import parse
+from multillm.producers.batch.openai_body import chat_from_body
 
 CHAT_OPTION_FIELDS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop")
 
@@ -50,12 +54,11 @@ def parse_line(text: str, number: int) -> Line:
         raise ConfigurationError(f"line {number}: JSON nested too deeply") from None
     if "body" in data:  # OpenAI Batch API request line
         body = data["body"]
-        if not isinstance(body, dict) or not body.get("messages"):
-            raise ConfigurationError(f"line {number}: body.messages is required")
-        options = {k: body[k] for k in CHAT_OPTION_FIELDS if body.get(k) is not None}
-        if "max_completion_tokens" in body:
-            options["max_tokens"] = body["max_completion_tokens"]
-        return Line(str(data.get("custom_id") or f"line-{number}"), body["messages"], options,
+        if not isinstance(body, dict):
+            raise ConfigurationError(f"line {number}: body must be an object")
+        messages, options = chat_from_body(body, f"line {number}: body")
+        _check(messages, options, number)
+        return Line(str(data.get("custom_id") or f"line-{number}"), messages, options,
                     data.get("expected"), data.get("metadata") or {})
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -63,6 +66,19 @@ def parse_line(text: str, number: int) -> Line:
     options = {k: data[k] for k in CHAT_OPTION_FIELDS if data.get(k) is not None}
     return Line(str(data.get("id") or data.get("custom_id") or f"line-{number}"),
                 [{"role": "user", "content": prompt}], options, data.get("expected"), data.get("metadata") or {})
+
+
+def _check(messages: list[dict[str, Any]], options: dict[str, Any], number: int) -> None:
+    """The schemas the queue uses, so a bad line is refused here with its number, not at submit."""
+    for i, message in enumerate(messages):
+        try:
+            parse(Message, message)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"line {number}: body.messages.{i}.{exc}") from None
+    try:
+        parse(ChatOptions, options)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"line {number}: body.{exc}") from None
 
 
 def read_lines(path: Path) -> Iterator[Line]:
@@ -73,14 +89,20 @@ def read_lines(path: Path) -> Iterator[Line]:
 
 
 def parse_targets(providers: list[str], models: list[str]) -> list[Target]:
-    """`--models` entries are `provider=model` (several per provider allowed) or a bare model id."""
+    """`--models` entries are `provider=model` (several per provider allowed, any id the provider
+    lists) or a bare model id, which goes to the chosen providers whose catalogue names it, or to the
+    only provider chosen."""
     chosen: dict[str, list[str]] = {p: [] for p in providers}
     for entry in models:
         provider, _, model = entry.partition("=") if "=" in entry else ("", "", entry)
+        if provider:
+            get_spec(provider)
         owners = [provider] if provider else [p for p in providers if get_spec(p).find_model(model)]
-        if not owners:
-            raise ConfigurationError(f"--models: {entry!r} is not a model of {', '.join(providers)}")
+        if not owners and len(providers) == 1:
+            owners = list(providers)
+        if not owners or not model.strip():
+            raise ConfigurationError(f"--models: {entry!r}: name its provider (provider=model); no chosen "
+                                     f"provider's catalogue names it")
         for p in owners:
-            get_spec(p).model(model)
             chosen.setdefault(p, []).append(model)
     return [Target(p, m) for p, ms in chosen.items() for m in (ms or [get_spec(p).default_model])]

@@ -43,7 +43,7 @@ def parse_judge(spec: str) -> tuple[str, str]:
     provider, _, model = spec.partition("=")
     try:
         info = get_spec(provider.strip())
-        return info.id, info.model(model.strip() or info.default_model).id
+        return info.id, model.strip() or info.default_model
     except ConfigurationError as exc:
         raise ConfigurationError(f"--judge: {exc}") from None
 

@@ -46,6 +46,7 @@ class Figures:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
+    unpriced: int = 0  # answers whose model has no known price: their cost is unknown, not 0
     expected: int = 0  # lines with an expected answer
     scored: int = 0  # of those, answered and given a verdict
     correct: int = 0
@@ -67,7 +68,10 @@ class Figures:
             self._score(row)
         self.tokens_in += m["input_tokens"]
         self.tokens_out += m["output_tokens"]
-        self.cost += m["cost_usd"]
+        if m["cost_usd"] is None:
+            self.unpriced += 1
+        else:
+            self.cost += m["cost_usd"]
 
     def _score(self, row: dict[str, Any]) -> None:
         self.expected += 1
@@ -80,12 +84,17 @@ class Figures:
         verdict = row["metrics"].get("judge")
         if verdict is None:  # answered before judging was asked for, and never judged
             return
-        self.judge_cost += verdict["cost_usd"]
+        self.judge_cost += verdict["cost_usd"] or 0.0
         if verdict["error"] is not None:
             self.judge_errors += 1
         else:
             self.scored += 1
             self.correct += verdict["verdict"] == "pass"
+
+    @property
+    def known_cost(self) -> float | None:
+        """The summed cost, None when no answer had a known price (shown as "unknown")."""
+        return None if self.jobs and self.unpriced == self.jobs else self.cost
 
     def row(self) -> dict[str, Any]:
         out = {
@@ -98,7 +107,8 @@ class Figures:
             "ttft p50 s": _pct(self.ttfts, 50),
             "tokens in": self.tokens_in,
             "tokens out": self.tokens_out,
-            "cost $": self.cost,
+            "cost $": self.known_cost,
+            "unpriced": self.unpriced,
             "score": self.correct / self.scored if self.scored else None,
         }
         if self.how == "judge":
@@ -135,7 +145,7 @@ def summarise(results: Path, how: str | None = None) -> list[dict[str, Any]]:
 
 def fmt(value: Any, column: str) -> str:
     if value is None:
-        return "-"
+        return "unknown" if column.endswith("$") else "-"
     if column in ("success", "score"):
         return f"{value:.0%}"
     if column.endswith("$"):

@@ -26,13 +26,15 @@ from multillm.producers.bench.throughput import (
     machine,
     require_pool,
 )
+from multillm.producers.bench.token_estimate import bench_token_estimate
 from multillm.producers.cli.exits import one_line_errors
 
 
 @one_line_errors
 def bench(
     what: Annotated[str, typer.Argument(
-        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, redis-memory, gateway, soak or all")] = "all",
+        help="overhead, throughput, capacity, quota, quota-wait, batch, fanout, redis-memory, gateway, tokens, soak, all")]
+    = "all",
     out: Annotated[Path | None, typer.Option(help="Append the figures as JSON lines to this file")] = None,
     jobs: Annotated[int, typer.Option(help="Jobs per system and round (throughput); streams per system (gateway)")] = 2000,
     rounds: Annotated[int, typer.Option(help="Rounds of the throughput and fan-out runs (medians)")] = 3,
@@ -63,6 +65,7 @@ def bench(
         "batch": lambda: bench_batch(lines=lines),
         "fanout": lambda: bench_fanout(rate=rate, jobs=fanout_jobs, seconds=seconds, publishers=publishers,
                                        consumers=consumers, rounds=rounds),
+        "tokens": lambda: bench_token_estimate(),
         "redis-memory": lambda: bench_redis_memory(),
         "gateway": lambda: bench_gateway(jobs=jobs),
         "soak": lambda: bench_soak(minutes=minutes, jobs_per_minute=jobs_per_minute, echo=typer.echo),

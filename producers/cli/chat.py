@@ -11,6 +11,7 @@ import typer
 
 from multillm.common.errors import ConfigurationError, MultiLLMError
 from multillm.common.jobs import JobResult
+from multillm.common.model_list import fetch_list, listed_model
 from multillm.common.providers import create_provider, get_spec
 from multillm.common.schemas import ChatOptions, Message, ProviderEvent
 from multillm.common.settings import get_settings
@@ -21,7 +22,7 @@ from multillm.producers.cli.exits import one_line_errors
 from multillm.producers.client import MultiLLM, resolve_redis_url
 
 Provider = Annotated[str, typer.Option("--provider", "-p", help="openai, anthropic, google, openrouter, llama, grok, github")]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Model id; default: the provider's first model")]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Any id the provider lists; default: its first catalogue model")]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON event per line")]
 
 
@@ -64,13 +65,13 @@ def chat(
 
     Example: multillm chat --provider anthropic --max-tokens 100 "Name three rivers"
     Example: multillm chat --direct -p openai -m gpt-4o-mini --json "Hello"
+    Example: multillm chat -p openrouter -m deepseek/deepseek-chat "Hi"   (any id the provider lists)
     Example: multillm chat --conversation c-42 "And the longest of them?"
     Example: multillm chat --cache --temperature 0 "Capital of France?"
     """
     spec = get_spec(provider)
     options = chat_options(model or spec.default_model, temperature, max_tokens, top_p, frequency_penalty,
                            presence_penalty, stop, system, json_mode)
-    spec.model(options.model or "")
     messages = user_message(prompt)
     if direct:
         if conversation or cache or cache_always:
@@ -88,11 +89,12 @@ def _chat_direct(provider: str, messages: list[Message], options: ChatOptions, a
     settings = get_settings()
     ps = settings.provider(provider)
     spec = get_spec(provider)
-    if ps.api_key is None:
+    if ps.api_key is None and not ps.base_url:
         raise ConfigurationError(f"{spec.api_key_env}: not set (for the simulator: eval $(multillm simulate --print-env))")
-    client = create_provider(provider, ps.api_key.get_secret_value(), base_url=ps.base_url,
+    client = create_provider(provider, ps.api_key.get_secret_value() if ps.api_key else "", base_url=ps.base_url,
                              timeouts=settings.timeouts())
     try:
+        listed_model(spec.name, options.model or spec.default_model, fetch_list(client))
         events: Iterable[ProviderEvent] = client.stream_chat(messages, options)
         for event in events:
             if as_json:

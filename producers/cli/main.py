@@ -22,6 +22,7 @@ from multillm.producers.cli.serve import serve
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.cli.system import up, worker
 from multillm.producers.cli.tenants import tenants_app
+from multillm.producers.cli.tokens import tokens
 from multillm.producers.cli.usage import usage
 
 app = typer.Typer(
@@ -31,8 +32,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (chat, submit, stream, result, cancel, models, up, worker, serve, simulate, bench, quotas, keygen, health,
-                usage, deadletter):
+for command in (chat, submit, stream, result, cancel, models, tokens, up, worker, serve, simulate, bench, quotas, keygen,
+                health, usage, deadletter):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")

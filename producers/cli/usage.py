@@ -57,16 +57,17 @@ def usage(
     elif output == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=[by, "requests", "errors", "input_tokens", "output_tokens",
-                                                    "cost_usd", "avg_latency_ms"])
+                                                    "cost_usd", "unpriced", "avg_latency_ms"])
         writer.writeheader()
         writer.writerows(rows)
         text = buffer.getvalue()
     else:
         table = Table(title=f"Usage {first} to {last}, by {by}")
-        for column in (by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "avg_latency_ms"):
+        for column in (by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "unpriced",
+                       "avg_latency_ms"):
             table.add_column(column, justify="left" if column == by else "right")
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
+        for row in rows:  # cost_usd None: no request had a known price
+            table.add_row(*("unknown" if k == "cost_usd" and v is None else str(v) for k, v in row.items()))
         console().print(table)
         return
     if out:

@@ -85,6 +85,8 @@ def from_job_error(error: dict[str, Any]) -> GatewayError:
     code = str(error.get("code") or "error")
     status, kind = JOB_ERRORS.get(code, (502, "server_error"))
     retry_after = error.get("retry_after") if status == 429 else None
+    if code == "unknown_model":  # OpenAI's shape for a model it does not have
+        return GatewayError(404, str(error.get("message") or code), code="model_not_found", param="model")
     return GatewayError(status, str(error.get("message") or code), type=kind, code=code,
                         retry_after=float(retry_after) if retry_after is not None else (1.0 if status == 429 else None))
 

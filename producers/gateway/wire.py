@@ -177,7 +177,7 @@ def resolve_model(name: str, tiers: dict[str, dict[str, str]]) -> tuple[str, str
         return "auto", None, name
     provider, _, model = name.partition("/")
     if provider in SPECS and model:
-        return provider, SPECS[provider].model(model).id, None
+        return provider, model, None  # any id; checked against the provider's live list (common/model_list.py)
     raise UnknownModelError(f"model: {name!r} is not provider/model, a tier ({', '.join(tiers)}) or auto")
 
 

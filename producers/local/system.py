@@ -80,7 +80,9 @@ class EmbeddedSystem:
                 self._redis_port, self._redis_password = free_port(), new_password()
                 self.redis_process, self.redis_url = self._start_redis()
                 self.processes.append(self.redis_process)
-            self.simulated = [p for p in self.options.providers if self.settings.provider(p).api_key is None]
+            # A provider with neither a key nor a base URL of its own is simulated.
+            self.simulated = [p for p in self.options.providers
+                              if self.settings.provider(p).api_key is None and not self.settings.provider(p).base_url]
             if self.simulated:
                 self._start_simulator()
             if self.options.one_worker:

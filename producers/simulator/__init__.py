@@ -4,7 +4,8 @@
         openai.OpenAI(base_url=sim.base_urls()["openai"], api_key="any-key")
 
 Faults by header `x-simulator-fault: NAME` or a `[[fault:NAME]]` marker in the last user message;
-control API under `/_simulator/` (config, stats, reset). A token is a whitespace-separated word.
+control API under `/_simulator/` (config, stats, reset). Its own model lists (`providers.py`); a
+token is a whitespace-separated word, except prompt tokens on the OpenAI wire (o200k_base, `text.py`).
 A request for JSON output (OpenAI `response_format`, Gemini `responseMimeType` with a schema) gets
 deterministic JSON that fits the schema (`json_mode.py`, `schema_values.py`).
 """

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from multillm.common.providers.base import ModelInfo, ProviderSpec
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec
+from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 from multillm.producers.simulator.sse import SLOT, Template, named_event
 from multillm.producers.simulator.text import count_tokens
@@ -52,7 +52,7 @@ class AnthropicFormat(WireFormat):
             stream=bool(body.get("stream")),
         )
 
-    def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
+    def refusal(self, spec: SimProvider, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
         if not body.get("max_tokens"):
             return "invalid", "max_tokens: Field required"
         refused = super().refusal(spec, ask, body)
@@ -66,7 +66,7 @@ class AnthropicFormat(WireFormat):
             return "invalid", "temperature: range: 0..1"
         return None
 
-    def context_message(self, info: ModelInfo, tokens: int) -> str:
+    def context_message(self, info: SimModel, tokens: int) -> str:
         return f"prompt is too long: {tokens} tokens > {info.context_length} maximum"
 
     def error(self, provider: str, kind: str, message: str, retry_after_s: float | None = None) -> ErrorReply:
@@ -129,7 +129,7 @@ class AnthropicFormat(WireFormat):
     def malformed(self, plan: Plan) -> bytes:
         return b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_de\n\n'
 
-    def models(self, spec: ProviderSpec, query: Mapping[str, str]) -> Any:
+    def models(self, spec: SimProvider, query: Mapping[str, str]) -> Any:
         """One page: `limit` (default 20), `after_id`, `before_id` as the API takes them."""
         ids = [m.id for m in spec.models]
         start = ids.index(query["after_id"]) + 1 if query.get("after_id") in ids else 0

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from multillm.common.providers.catalog import SPECS
+from multillm.producers.simulator.providers import PROVIDERS
 
 FaultName = Literal["429", "500", "502", "503", "529", "401", "403", "400", "context", "stall", "stall_mid", "drop",
                     "malformed", "midstream_error", "content_filter"]
@@ -50,9 +50,9 @@ class SimulatorConfig(BaseModel):
     @field_validator("provider_faults", "provider_fault_rate", "provider_quotas")
     @classmethod
     def _known_providers(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(SPECS))
+        unknown = sorted(set(value) - set(PROVIDERS))
         if unknown:
-            raise ValueError(f"unknown providers {unknown}; known: {sorted(SPECS)}")
+            raise ValueError(f"unknown providers {unknown}; known: {sorted(PROVIDERS)}")
         return value
 
     @field_validator("provider_fault_rate")

@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from multillm.common.providers.base import ModelInfo, ProviderSpec
 from multillm.producers.simulator.json_mode import gemini_json
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec
+from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 from multillm.producers.simulator.sse import SLOT, Template, data_event
 from multillm.producers.simulator.text import count_tokens
@@ -64,7 +64,7 @@ class GeminiFormat(WireFormat):
             json_schema=json_schema,
         )
 
-    def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
+    def refusal(self, spec: SimProvider, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
         if ask.empty:
             return "invalid", "* GenerateContentRequest.contents: contents is not specified\n"
         if spec.find_model(ask.model) is None:
@@ -73,7 +73,7 @@ class GeminiFormat(WireFormat):
                                  "supported methods.")
         return super().refusal(spec, ask, body)
 
-    def context_message(self, info: ModelInfo, tokens: int) -> str:
+    def context_message(self, info: SimModel, tokens: int) -> str:
         return f"The input token count ({tokens}) exceeds the maximum number of tokens allowed ({info.context_length})."
 
     def error(self, provider: str, kind: str, message: str, retry_after_s: float | None = None) -> ErrorReply:
@@ -116,7 +116,7 @@ class GeminiFormat(WireFormat):
     def malformed(self, plan: Plan) -> bytes:
         return b'data: {"candidates": [{"content": {"parts": [{"text": "unterminated' + CRLF2.encode()
 
-    def models(self, spec: ProviderSpec, query: Mapping[str, str]) -> Any:
+    def models(self, spec: SimProvider, query: Mapping[str, str]) -> Any:
         """One page: `pageSize` (default 50) and the opaque `pageToken` of the previous page."""
         start = int(query.get("pageToken") or 0)
         size = max(1, min(1000, int(query.get("pageSize") or 50)))
@@ -160,7 +160,7 @@ def _response(plan: Plan, candidate: dict[str, Any], output: int) -> dict[str, A
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": plan.model, "responseId": plan.id[:22]}
 
 
-def _model(m: ModelInfo) -> dict[str, Any]:
+def _model(m: SimModel) -> dict[str, Any]:
     return {"name": f"models/{m.id}", "version": "001", "displayName": m.label, "description": m.label,
             "inputTokenLimit": m.context_length, "outputTokenLimit": m.max_output_tokens,
             "supportedGenerationMethods": ["generateContent", "countTokens"],

@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from multillm.common.providers.catalog import SPECS
 from multillm.producers.simulator.anthropic_format import AnthropicFormat
 from multillm.producers.simulator.config import SimulatorConfig
 from multillm.producers.simulator.faults import STATUS_FAULTS, UnknownFault, choose_fault, drawn_fault, requested_fault
 from multillm.producers.simulator.gemini_format import GeminiFormat
 from multillm.producers.simulator.openai_format import OpenAIFormat
 from multillm.producers.simulator.plan import Ask, make_plan
+from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.quota import Quota, QuotaDecision
 from multillm.producers.simulator.sse import dumps
 from multillm.producers.simulator.stats import Stats
@@ -54,14 +54,14 @@ class Simulator:
     async def chat(self, request: web.Request, provider: str, model: str | None = None,
                    stream: bool | None = None) -> web.StreamResponse:
         self.stats.requests[provider] += 1
-        fmt = FORMATS[SPECS[provider].protocol]
+        fmt = FORMATS[PROVIDERS[provider].protocol]
         key, denied = self._key(fmt, request)
         if key is None:
             return self.error(provider, denied or "auth_missing")
         try:
             body = await request.json()
             ask = fmt.parse(body, model)
-            refused = fmt.refusal(SPECS[provider], ask, body)
+            refused = fmt.refusal(PROVIDERS[provider], ask, body)
             fault = choose_fault(self.config, provider, ask.prompt, request.headers.get("x-simulator-fault"), self.rng)
         except UnknownFault as exc:
             return self.error(provider, "invalid", str(exc))
@@ -79,7 +79,7 @@ class Simulator:
         if fault == "429":
             return self.rate_limited(provider, QuotaDecision.exhausted(self.config.retry_after_s, limits.rpm, limits.tpm))
         if fault in STATUS_FAULTS:
-            info = SPECS[provider].model(ask.model)
+            info = PROVIDERS[provider].model(ask.model)
             message = fmt.context_message(info, ask.prompt_tokens) if fault == "context" else f"Simulated {fault} error."
             return self.error(provider, STATUS_FAULTS[fault], message)
         tokens = ask.prompt_tokens + int(ask.max_tokens or self.config.default_max_tokens)
@@ -104,7 +104,7 @@ class Simulator:
     # ---- errors --------------------------------------------------------------------------------
     def error(self, provider: str, kind: str, message: str = "", retry_after_s: float | None = None,
               headers: dict[str, str] | None = None) -> web.Response:
-        fmt = FORMATS[SPECS[provider].protocol]
+        fmt = FORMATS[PROVIDERS[provider].protocol]
         reply = fmt.error(provider, kind, message or MESSAGES.get(kind, "Error."), retry_after_s)
         return web.json_response(reply.body, status=reply.status, headers={**reply.headers, **(headers or {})},
                                  dumps=dumps)
@@ -113,7 +113,7 @@ class Simulator:
         """429 with the provider's headers: retry-after (and -ms for OpenAI-style clients), its rate-limit
         headers, and for Gemini the RetryInfo in the body instead."""
         self.stats.rate_limited[provider] += 1
-        spec = SPECS[provider]
+        spec = PROVIDERS[provider]
         fmt = FORMATS[spec.protocol]
         wait = decision.retry_after_s
         headers = fmt.rate_headers(provider, decision)
@@ -128,7 +128,8 @@ class Simulator:
     async def models(self, request: web.Request, provider: str) -> web.Response:
         """The model list; a provider forced to fail (provider_faults) fails here too."""
         self.stats.requests[provider] += 1
-        spec = SPECS[provider]
+        self.stats.model_lists[provider] += 1
+        spec = PROVIDERS[provider]
         key, denied = self._key(FORMATS[spec.protocol], request)
         if key is None:
             return self.error(provider, denied or "auth_missing")
@@ -148,14 +149,21 @@ class Simulator:
 
     async def count_tokens(self, request: web.Request, provider: str, model: str | None = None) -> web.Response:
         """Anthropic `/v1/messages/count_tokens` and Gemini `:countTokens`, in the simulator's count."""
-        fmt = FORMATS[SPECS[provider].protocol]
+        self.stats.token_counts[provider] += 1
+        fmt = FORMATS[PROVIDERS[provider].protocol]
         key, denied = self._key(fmt, request)
         if key is None:
             return self.error(provider, denied or "auth_missing")
         try:
-            ask = fmt.parse(await request.json(), model)
+            body = await request.json()
+            if fmt.protocol == "gemini" and isinstance(body.get("generateContentRequest"), dict):
+                body = body["generateContentRequest"]  # the other documented shape of :countTokens
+            ask = fmt.parse(body, model)
         except BAD_BODY as exc:
             return self.error(provider, "invalid", f"Invalid request body: {exc}")
+        refused = fmt.refusal(PROVIDERS[provider], ask, {**body, "max_tokens": 1})
+        if refused is not None and refused[0] in ("not_found", "invalid"):
+            return self.error(provider, *refused)
         if fmt.protocol == "gemini":
             return web.json_response({"totalTokens": ask.prompt_tokens}, dumps=dumps)
         return web.json_response({"input_tokens": ask.prompt_tokens}, dumps=dumps)

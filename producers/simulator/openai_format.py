@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from multillm.common.providers.base import ProviderSpec
 from multillm.producers.simulator.json_mode import openai_json, schema_problem
 from multillm.producers.simulator.openai_errors import error_reply, rate_headers
 from multillm.producers.simulator.openai_models import list_models
 from multillm.producers.simulator.plan import Ask, Plan, ToolSpec
+from multillm.producers.simulator.providers import SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 from multillm.producers.simulator.sse import SLOT, Template, data_event
-from multillm.producers.simulator.text import count_tokens
+from multillm.producers.simulator.text import openai_prompt_tokens
 from multillm.producers.simulator.wire import ErrorReply, Stream, WireFormat
 
 DONE = b"data: [DONE]\n\n"
@@ -44,7 +44,7 @@ class OpenAIFormat(WireFormat):
         return Ask(
             model=str(body.get("model") or ""),
             prompt=_text(users[-1].get("content")) if users else "",
-            prompt_tokens=sum(count_tokens(_text(m.get("content"))) for m in messages),
+            prompt_tokens=openai_prompt_tokens(messages),
             empty=not messages,
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
             tools=[ToolSpec(str(f.get("name", "")), f.get("parameters") or {}) for f in tools],
@@ -57,7 +57,7 @@ class OpenAIFormat(WireFormat):
             json_schema=json_schema,
         )
 
-    def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
+    def refusal(self, spec: SimProvider, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
         if not ask.model:
             return "invalid", "you must provide a model parameter"
         refused = super().refusal(spec, ask, body)
@@ -138,7 +138,7 @@ class OpenAIFormat(WireFormat):
     def malformed(self, plan: Plan) -> bytes:
         return b'data: {"id":"chatcmpl-' + plan.id.encode() + b'","choices":[{"delta":{"content":"unterminated\n\n'
 
-    def models(self, spec: ProviderSpec, query: Mapping[str, str]) -> Any:
+    def models(self, spec: SimProvider, query: Mapping[str, str]) -> Any:
         return list_models(spec)
 
 

@@ -1,4 +1,4 @@
-"""The models endpoints of the OpenAI-compatible providers, listing the catalog's models.
+"""The models endpoints of the OpenAI-compatible providers, listing the simulator.s own models (providers.py).
 
 OpenAI `{object:"list", data:[{id, object, created, owned_by}]}`; OpenRouter's detailed entries
 (openrouter.ai/docs/api-reference/list-available-models); Hugging Face's `providers` per model
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from multillm.common.providers.base import ModelInfo, ProviderSpec
+from multillm.producers.simulator.providers import SimModel, SimProvider
 
 CREATED = 1_700_000_000
 OWNERS = {"openai": "system", "grok": "xai", "llama": "meta-llama"}
 
 
-def list_models(spec: ProviderSpec) -> Any:
+def list_models(spec: SimProvider) -> Any:
     if spec.id == "github":
         return [_github(m) for m in spec.models]
     if spec.id == "openrouter":
@@ -33,7 +33,7 @@ def _per_token(price_per_million: float) -> str:
     return f"{price_per_million / 1_000_000:.10f}".rstrip("0").rstrip(".") or "0"
 
 
-def _openrouter(m: ModelInfo) -> dict[str, Any]:
+def _openrouter(m: SimModel) -> dict[str, Any]:
     inputs = ["text", "image"] if m.vision else ["text"]
     parameters = ["max_tokens", "temperature", "top_p", "stop", "frequency_penalty", "presence_penalty"]
     return {
@@ -50,13 +50,13 @@ def _openrouter(m: ModelInfo) -> dict[str, Any]:
     }
 
 
-def _hf_provider(m: ModelInfo) -> dict[str, Any]:
+def _hf_provider(m: SimModel) -> dict[str, Any]:
     return {"provider": "simulator", "status": "live", "context_length": m.context_length,
             "pricing": {"input": m.input_price, "output": m.output_price}, "supports_tools": m.tools,
             "supports_structured_output": True}
 
 
-def _github(m: ModelInfo) -> dict[str, Any]:
+def _github(m: SimModel) -> dict[str, Any]:
     publisher, _, name = m.id.partition("/")
     return {
         "id": m.id, "name": m.label, "publisher": publisher, "registry": "azure-openai", "summary": m.label,

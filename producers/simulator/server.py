@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from multillm.common.providers.catalog import SPECS
 from multillm.producers.simulator.config import SimulatorConfig
 from multillm.producers.simulator.handlers import Simulator
+from multillm.producers.simulator.providers import PROVIDERS
 from multillm.producers.simulator.urls import PREFIXES, base_urls
 
 SHUTDOWN_TIMEOUT_S = 5.0  # streams notice the stop within SHORT_PAUSE_S; this only bounds stragglers
@@ -44,7 +44,7 @@ def make_app(sim: Simulator) -> web.Application:
 
 
 def _provider_routes(router: web.UrlDispatcher, sim: Simulator, provider: str, prefix: str) -> None:
-    spec = SPECS[provider]
+    spec = PROVIDERS[provider]
 
     async def chat(request: web.Request) -> web.StreamResponse:
         return await sim.chat(request, provider)

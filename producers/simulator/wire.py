@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from multillm.common.providers.base import ModelInfo, ProviderSpec
 from multillm.producers.simulator.plan import Ask, Plan
+from multillm.producers.simulator.providers import SimModel, SimProvider
 from multillm.producers.simulator.quota import QuotaDecision
 
 # Error kinds and the HTTP status each usually has; a format may answer differently.
@@ -62,7 +62,7 @@ class WireFormat(ABC):
     def parse(self, body: Mapping[str, Any], model: str | None) -> Ask:
         """The request; `model` comes from the URL for formats that put it there."""
 
-    def refusal(self, spec: ProviderSpec, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
+    def refusal(self, spec: SimProvider, ask: Ask, body: Mapping[str, Any]) -> tuple[str, str] | None:
         """(error kind, message) when the provider would refuse this request before answering."""
         if ask.empty:
             return "invalid", "messages: at least one message is required"
@@ -73,7 +73,7 @@ class WireFormat(ABC):
             return "context", self.context_message(info, ask.prompt_tokens)
         return None
 
-    def context_message(self, info: ModelInfo, tokens: int) -> str:
+    def context_message(self, info: SimModel, tokens: int) -> str:
         return (f"This model's maximum context length is {info.context_length} tokens. However, your messages "
                 f"resulted in {tokens} tokens. Please reduce the length of the messages.")
 
@@ -104,5 +104,5 @@ class WireFormat(ABC):
         """An event whose data is not JSON."""
 
     @abstractmethod
-    def models(self, spec: ProviderSpec, query: Mapping[str, str]) -> Any:
-        """The models endpoint's answer, listing the catalog's models."""
+    def models(self, spec: SimProvider, query: Mapping[str, str]) -> Any:
+        """The models endpoint's answer, listing the simulator's own models."""

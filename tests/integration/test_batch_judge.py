@@ -40,7 +40,9 @@ def write_input(path: Path) -> None:
 
 
 def requests(system) -> dict[str, int]:
-    return httpx.get(f"{system.simulator_url}/_simulator/stats", timeout=5).json()["requests"]
+    """Chat requests per provider (the stats' requests count model-list requests too)."""
+    stats = httpx.get(f"{system.simulator_url}/_simulator/stats", timeout=5).json()
+    return {p: n - stats["model_lists"].get(p, 0) for p, n in stats["requests"].items()}
 
 
 def rows_of(out: Path) -> list[dict]:

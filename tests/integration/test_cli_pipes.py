@@ -59,19 +59,30 @@ QUOTAS_SCHEMA = {
 USAGE_SCHEMA = {
     "type": "array", "items": {
         "type": "object", "additionalProperties": False,
-        "required": ["provider", "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "avg_latency_ms"],
+        "required": ["provider", "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "unpriced",
+                     "avg_latency_ms"],
         "properties": {"provider": {"type": "string"}, "requests": {"type": "integer"}, "errors": {"type": "integer"},
                        "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
-                       "cost_usd": {"type": "number"}, "avg_latency_ms": {"type": "number"}}},
+                       "cost_usd": NUMBER_OR_NULL, "unpriced": {"type": "integer"},  # null: no known price
+                       "avg_latency_ms": {"type": "number"}}},
 }
+SOURCES = ["override", "live list", "catalogue", "price data", "unknown"]
+INT_OR_NULL = {"type": ["integer", "null"]}
 MODELS_SCHEMA = {
-    "type": "object", "required": ["provider", "models"], "additionalProperties": False,
-    "properties": {"provider": {"enum": list(SPECS)}, "models": {"type": "array", "minItems": 1, "items": {
-        "type": "object", "additionalProperties": False,
-        "required": ["id", "context_length", "max_output_tokens", "input_price", "output_price", "vision", "tools"],
-        "properties": {"id": {"type": "string"}, "context_length": {"type": "integer"},
-                       "max_output_tokens": {"type": "integer"}, "input_price": {"type": "number"},
-                       "output_price": {"type": "number"}, "vision": {"type": "boolean"}, "tools": {"type": "boolean"}}}}},
+    "type": "object", "required": ["provider", "live", "models"], "additionalProperties": False,
+    "properties": {"provider": {"enum": list(SPECS)}, "live": {"type": "boolean"}, "models": {
+        "type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["provider", "model", "context_length", "max_output_tokens", "limits_source", "prices",
+                         "price_source"],
+            "properties": {
+                "provider": {"enum": list(SPECS)}, "model": {"type": "string"}, "context_length": INT_OR_NULL,
+                "max_output_tokens": INT_OR_NULL, "limits_source": {"enum": SOURCES},
+                "price_source": {"enum": SOURCES},
+                "prices": {"oneOf": [{"type": "null"}, {
+                    "type": "object", "additionalProperties": False, "required": ["input", "output", "cached_input"],
+                    "properties": {"input": {"type": "number"}, "output": {"type": "number"},
+                                   "cached_input": NUMBER_OR_NULL}}]}}}}},
 }
 BATCH_STATUS_SCHEMA = {
     "type": "object", "required": ["batches"], "additionalProperties": False,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from multillm.common.provider_health import ORDER
 from multillm.producers.client import MultiLLM
@@ -92,3 +93,25 @@ def test_two_beats_do_not_double_the_work(system, client):
     time.sleep(INTERVAL * 5)
     runs = int(client.redis.get(HEALTH_RUNS) or 0) - before
     assert 3 <= runs <= 6  # about one run per interval, though two beats send the task
+
+
+def test_the_beat_refreshes_each_providers_model_list_in_the_shared_cache(system):
+    r = redis.Redis.from_url(system.redis_url)
+
+    def listed(provider: str) -> list[str] | None:
+        key = next(iter(r.scan_iter(f"multillm:models:{provider}:*")), None)
+        raw = r.get(key) if key else None
+        return [m["id"] for m in json.loads(raw)] if raw and raw != b'"unreachable"' else None
+
+    deadline = time.monotonic() + 30
+    while any(listed(p) is None for p in PROVIDERS):
+        assert time.monotonic() < deadline, "the beat never stored the model lists"
+        time.sleep(0.1)
+    assert "gpt-5" in (listed("openai") or []) and "claude-sonnet-4-5" in (listed("anthropic") or [])
+    key = next(iter(r.scan_iter("multillm:models:google:*")))
+    assert 3500 < r.ttl(key) <= 3600
+    r.delete(key)
+    deadline = time.monotonic() + 30
+    while not r.exists(key):  # the next health run fetches it again
+        assert time.monotonic() < deadline, "the beat did not refresh a missing list"
+        time.sleep(0.1)

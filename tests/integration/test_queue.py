@@ -124,7 +124,6 @@ def test_cancel_of_a_queued_job_ends_it_at_once(client: MultiLLM, raw_redis):
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"provider": "nope"}, "provider"),
     ({"temperature": 5}, "temperature"),
-    ({"model": "gpt-99"}, "model"),
     ({"max_tokens": 10_000_000}, "max_tokens"),
     ({"prompt": []}, "messages"),
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),

@@ -15,6 +15,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from multillm.producers.simulator import SimulatorConfig, SimulatorServer, count_tokens
+from multillm.producers.simulator.text import openai_prompt_tokens
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,8 @@ def test_openai_sdk_streams_the_same_text_usage_and_finish_as_it_completes(sim, 
     assert text == whole.choices[0].message.content
     assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
     assert whole.usage.completion_tokens == count_tokens(text) == (max_tokens or 32)
-    assert whole.usage.prompt_tokens == count_tokens("Tell me about rivers")
+    # OpenAI's own count: o200k_base with the chat's overhead (bpe-openai; openai-cookbook)
+    assert whole.usage.prompt_tokens == openai_prompt_tokens([{"role": "user", "content": "Tell me about rivers"}]) == 11
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason == finish
 
 
@@ -152,7 +154,7 @@ def test_openai_sdk_on_broken_streams(sim):
 
 @pytest.mark.parametrize("provider", ["openai", "openrouter", "llama", "grok"])
 def test_openai_sdk_reads_model_lists(sim, provider):
-    from multillm.common.providers import SPECS
+    from multillm.producers.simulator.providers import PROVIDERS as SPECS  # the simulator's own lists
 
     assert [m.id for m in oai(sim, provider).models.list()] == [m.id for m in SPECS[provider].models]
 
@@ -228,7 +230,7 @@ def test_anthropic_sdk_reads_a_refusal(sim):
 
 
 def test_anthropic_sdk_pages_through_model_lists(sim):
-    from multillm.common.providers import SPECS
+    from multillm.producers.simulator.providers import PROVIDERS as SPECS  # the simulator's own lists
 
     models = list(ant(sim).models.list(limit=2))  # three pages
     assert [m.id for m in models] == [m.id for m in SPECS["anthropic"].models]
@@ -302,7 +304,7 @@ def test_genai_sdk_raises_on_a_mid_stream_error(gem):
 
 
 def test_genai_sdk_pages_through_model_lists(gem):
-    from multillm.common.providers import SPECS
+    from multillm.producers.simulator.providers import PROVIDERS as SPECS  # the simulator's own lists
 
     names = [m.name for m in gem.models.list(config={"page_size": 3})]
     assert names == [f"models/{m.id}" for m in SPECS["google"].models]

@@ -171,6 +171,9 @@ class WireServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+                if self.path not in ("/v1/messages", "/v1/chat/completions"):  # e.g. count_tokens: not served here
+                    self._send(404, "application/json", b'{"error": {"message": "not found"}}')
+                    return
                 anthropic = self.path == "/v1/messages"
                 problems = anthropic_problems(body) if anthropic else openai_problems(body)
                 reply = server._next(self.path, body)

@@ -352,4 +352,4 @@ def test_model_list_follows_pages():
         return httpx.Response(200, json=pages[request.url.params.get("after_id")])
     models = provider(handler).get_models()
     assert [m.id for m in models] == ["claude-sonnet-4-5", "claude-new"]
-    assert models[0].max_output_tokens == 64_000 and models[1].context_length == 0
+    assert models[0].max_output_tokens is None and models[1].context_length is None  # the list states no limits

@@ -213,3 +213,26 @@ def test_every_wire_format_maps_a_tool_call_history_from_another_provider() -> N
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
     assert body["contents"][1]["parts"] == [{"functionCall": {"name": "lookup", "args": {"q": "x"}}}]
     assert body["contents"][2]["parts"] == [{"functionResponse": {"name": "lookup", "response": {"result": {"temp": 18}}}}]
+
+
+def test_openai_family_turns_are_counted_in_the_models_encoding_others_estimated():
+    from multillm.common.conversations import message_counter
+    from multillm.common.schemas import ChatOptions
+    from multillm.common.tokens import REPLY_PRIMING, chat_tokens
+
+    message = Message(role="user", content="Tokenizers split unfamiliar words like 'antidisestablishmentarianism' apart.")
+    exact = chat_tokens([message], ChatOptions(), "o200k_base") - REPLY_PRIMING
+    assert message_counter("openai", "gpt-5")(message) == exact
+    assert message_counter("github", "openai/gpt-4.1")(message) == exact
+    assert message_counter("anthropic", "claude-sonnet-4-5")(message) == count_tokens(message)
+    assert exact != count_tokens(message)  # the estimate would have trimmed differently
+
+
+def test_the_budget_follows_the_models_known_context_window(tmp_path):
+    from multillm.common.model_facts import load_overrides, model_facts
+
+    overrides = tmp_path / "models.json"
+    overrides.write_text('{"openai": {"tiny-model": {"context_length": 2000, "max_output_tokens": 500}}}')
+    facts = model_facts("openai", "tiny-model", None, load_overrides(str(overrides)))
+    tiny = Job(provider="openai", model="tiny-model", messages=[user("a")], conversation="c1")
+    assert prompt_budget(tiny, None, facts) == 2000 - 500

@@ -162,6 +162,8 @@ def test_non_streaming_completion():
 def test_github_models_list_is_a_bare_array():
     def handler(request):
         assert request.url.path == "/catalog/models"
-        return httpx.Response(200, json=[{"id": "openai/gpt-4.1", "publisher": "OpenAI"}])
+        return httpx.Response(200, json=[{"id": "openai/gpt-4.1", "publisher": "OpenAI",
+                                          "limits": {"max_input_tokens": 1_047_576, "max_output_tokens": 32_768}}])
     models = provider(handler, "github").get_models()
     assert [m.id for m in models] == ["openai/gpt-4.1"] and models[0].context_length == 1_047_576
+    assert models[0].max_output_tokens == 32_768 and models[0].input_price is None

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from multillm.common.providers import SPECS
 from multillm.producers.simulator import SimulatorConfig, count_tokens
 from multillm.producers.simulator.handlers import FORMATS
 from multillm.producers.simulator.json_mode import gemini_json, json_answer, openai_json, schema_problem
 from multillm.producers.simulator.plan import Ask, make_plan, tool_arguments
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 from multillm.producers.simulator.schema_values import schema_value
 
 VERDICT = {"type": "object", "additionalProperties": False, "required": ["verdict", "reason"],

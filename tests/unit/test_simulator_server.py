@@ -15,9 +15,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from multillm.common.providers import SPECS
+from multillm.common.providers import SPECS as CATALOG
 from multillm.producers.cli.simulate import simulate
 from multillm.producers.simulator import SimulatorConfig, SimulatorServer, base_urls, count_tokens
+from multillm.producers.simulator.providers import PROVIDERS as SPECS
 
 AUTH = {"openai": {"authorization": "Bearer k"}, "anthropic": {"x-api-key": "k", "anthropic-version": "2023-06-01"},
         "gemini": {"x-goog-api-key": "k"}}
@@ -114,7 +115,8 @@ def test_empty_messages_or_a_broken_body_are_refused(sim, provider):
     ("google", "gemini-pro-vision", lambda r: r.json()["error"]["status"] == "INVALID_ARGUMENT"),
 ])
 def test_a_prompt_beyond_the_context_length_is_refused(sim, provider, model, check):
-    limit = SPECS[provider].model(model).context_length
+    # The OpenAI wire counts o200k tokens as OpenAI does: "word " * n is n + 8 with the chat's overhead.
+    limit = SPECS[provider].model(model).context_length - (8 if SPECS[provider].protocol == "openai" else 0)
     assert post(sim, provider, "word " * limit, model=model).status_code == 200
     response = post(sim, provider, "word " * (limit + 1), model=model)
     assert response.status_code == 400 and check(response)
@@ -140,12 +142,12 @@ def test_quota_headers_then_a_429_with_retry_after(fresh):
 
 
 def test_token_quota_counts_the_prompt_and_max_tokens(fresh):
-    fresh.configure(provider_quotas={"grok": {"tpm": 100}})
-    prompt = "two words"
-    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "58"
-    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "16"
+    fresh.configure(provider_quotas={"grok": {"tpm": 110}})
+    prompt = "two words"  # 9 prompt tokens on the OpenAI wire: 2 in o200k, 7 of chat overhead
+    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "61"
+    assert post(fresh, "grok", prompt, max_tokens=40).headers["x-ratelimit-remaining-tokens"] == "12"
     assert post(fresh, "grok", prompt, max_tokens=40).status_code == 429
-    assert post(fresh, "grok", prompt, max_tokens=14).status_code == 200
+    assert post(fresh, "grok", prompt, max_tokens=3).status_code == 200
 
 
 def test_faults_by_rate_are_counted(fresh):
@@ -262,6 +264,34 @@ def test_print_env_points_every_provider_at_the_simulator():
     result = CliRunner().invoke(app, ["--print-env", "--port", "8123"])
     assert result.exit_code == 0
     urls = base_urls("http://127.0.0.1:8123")
-    for provider, spec in SPECS.items():
+    for provider, spec in CATALOG.items():  # the CLI speaks multillm's variable names
         assert f"export {spec.base_url_env}={urls[provider]}" in result.output
-    assert count_tokens(result.output) == 2 * len(SPECS) * 2
+    assert count_tokens(result.output) == 2 * len(CATALOG) * 2
+
+
+@pytest.mark.parametrize(("provider", "status", "check"), [
+    ("openai", 404, lambda b: b["error"]["code"] == "model_not_found"),
+    ("anthropic", 404, lambda b: b["error"]["type"] == "not_found_error"),
+    ("google", 404, lambda b: b["error"]["status"] == "NOT_FOUND"),
+    ("openrouter", 400, lambda b: b["error"]["code"] == 400),
+    ("llama", 404, lambda b: b["error"]["code"] == "model_not_found"),
+    ("grok", 404, lambda b: b["code"] == "Some requested entity was not found"),
+    ("github", 400, lambda b: b["error"]["code"] == "unknown_model"),
+])
+def test_an_id_the_simulator_does_not_list_is_refused_in_the_providers_shape(sim, provider, status, check):
+    response = post(sim, provider, model="no-such-model-anywhere")
+    assert response.status_code == status and check(response.json())
+
+
+def test_the_simulator_lists_models_the_catalogue_never_names(sim):
+    for provider, model in (("openai", "gpt-5"), ("openrouter", "deepseek/deepseek-chat"), ("google", "gemma-3-27b-it")):
+        assert CATALOG[provider].find_model(model) is None and SPECS[provider].find_model(model) is not None
+        assert post(sim, provider, model=model).status_code == 200
+
+
+def test_the_simulator_imports_nothing_from_multillms_provider_code():
+    import pathlib
+
+    root = pathlib.Path(__file__).parents[2] / "producers" / "simulator"
+    for path in root.glob("*.py"):
+        assert "multillm.common" not in path.read_text(), path.name
