@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -87,6 +88,29 @@ def invalid(exc: Exception) -> InvalidJob:
     return InvalidJob(f"{type(exc).__name__}: {redact(str(exc))[:500]}")
 
 
+def parse_job(job_id: str, raw: bytes | str | None, limits: InputLimits = DEFAULTS) -> Job:
+    """A stored record (read within its size limit), checked again; InvalidJob for one that is missing
+    (None), unreadable or malformed."""
+    if raw is None:
+        raise not_found(job_id)
+    try:
+        return sanitize_job(Job.model_validate_json(raw), limits)
+    except Exception as exc:  # any broken record ends as an error result, never as a worker's crash
+        raise invalid(exc) from exc
+
+
+def not_found(job_id: str) -> InvalidJob:
+    return InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
+
+
+def too_large(size: int, limit: int) -> InvalidJob:
+    return InvalidJob(f"job: {size:,} bytes, at most {limit:,}")
+
+
+def not_a_string(job_id: str) -> InvalidJob:
+    return InvalidJob(f"job {job_id}: the record is not a JSON string")
+
+
 class JobRecords:
     """Job records in one Redis database, with the TTLs their results and replay logs live for."""
 
@@ -128,19 +152,19 @@ class JobRecords:
             size = int(self.redis.strlen(key))
             raw = self.redis.get(key) if size <= limit else None
         except redis.ResponseError:  # not a string: someone wrote another type under the key
-            raise InvalidJob(f"job {job_id}: the record is not a JSON string") from None
+            raise not_a_string(job_id) from None
         if size > limit:
-            raise InvalidJob(f"job: {size:,} bytes, at most {limit:,}")
-        if raw is None:
-            raise InvalidJob(f"job {job_id}: not found (never submitted, or expired)")
-        try:
-            return sanitize_job(Job.model_validate_json(raw), self.limits)
-        except Exception as exc:  # any broken record ends as an error result, never as a worker's crash
-            raise invalid(exc) from exc
+            raise too_large(size, limit)
+        return parse_job(job_id, raw, self.limits)
 
     def mark_received(self, job_id: str, start_within_s: float) -> None:
         """A worker received the job: unless a lease is taken by then, the reaper re-enqueues it."""
-        self.redis.zadd(constants.INFLIGHT, {job_id: time.time() + start_within_s}, xx=True)
+        self.mark_received_by({job_id: time.time() + start_within_s})
+
+    def mark_received_by(self, start_by: Mapping[str, float]) -> None:
+        """`mark_received` for many jobs at once: each must hold a lease by its time (a Unix time)."""
+        if start_by:
+            self.redis.zadd(constants.INFLIGHT, dict(start_by), xx=True)
 
     def lapsed(self, grace_s: float) -> list[str]:
         """Jobs to re-enqueue: their lease lapsed; each is claimed for one caller for `grace_s`."""

@@ -27,7 +27,7 @@ FINISHED = 0
 HELD_ELSEWHERE = -1
 
 # KEYS: lease, inflight, result, attempts   ARGV: owner, ttl_ms, job_id, renew_by
-_ACQUIRE = """
+ACQUIRE_LUA = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0} end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {-1, 0} end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
@@ -85,7 +85,7 @@ class LeaseKeeper:
         self.ttl_ms = int(ttl_s * 1000)
         self._held: dict[str, Lease] = {}
         self._lock = threading.Lock()
-        self._acquire = client.register_script(_ACQUIRE)
+        self._acquire = client.register_script(ACQUIRE_LUA)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._thread: threading.Thread | None = None
@@ -94,14 +94,19 @@ class LeaseKeeper:
     def acquire(self, job_id: str) -> tuple[int, Lease | None]:
         owner = new_owner()
         lease_keys = [constants.lease(job_id), constants.INFLIGHT, constants.result(job_id), attempts_key(job_id)]
-        state, attempt = self._acquire(keys=lease_keys, args=[owner, self.ttl_ms, job_id, self._renew_by()])
+        state, attempt = self._acquire(keys=lease_keys, args=[owner, self.ttl_ms, job_id, self.renew_by()])
         if int(state) != ACQUIRED:
             return int(state), None
-        lease = Lease(job_id, owner, int(attempt))
+        return ACQUIRED, self.hold(job_id, owner, int(attempt))
+
+    def hold(self, job_id: str, owner: str, attempt: int) -> Lease:
+        """Renew from now on a lease taken in Redis as `owner` (by `acquire`, or a script that takes it
+        with ACQUIRE_LUA)."""
+        lease = Lease(job_id, owner, attempt)
         with self._lock:
             self._held[job_id] = lease
         self._ensure_thread()
-        return ACQUIRED, lease
+        return lease
 
     def forget(self, lease: Lease) -> None:
         """Stop renewing (the finish script already deleted the lease)."""
@@ -119,7 +124,7 @@ class LeaseKeeper:
             held = list(self._held.values())
         if not held:
             return
-        args: list[object] = [self.ttl_ms, self._renew_by()]
+        args: list[object] = [self.ttl_ms, self.renew_by()]
         for lease in held:
             args += [constants.lease(lease.job_id), lease.owner, lease.job_id]
         lost = {x.decode() if isinstance(x, bytes) else x for x in self._renew(keys=[constants.INFLIGHT], args=args)}
@@ -128,7 +133,7 @@ class LeaseKeeper:
                 lease.lost.set()
                 self.forget(lease)
 
-    def _renew_by(self) -> float:
+    def renew_by(self) -> float:
         return time.time() + self.ttl_ms / 1000
 
     def _ensure_thread(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,21 +62,27 @@ class Circuit:
         self.cooldown_s = cooldown_s
         self._record = client.register_script(_RECORD)
 
-    def record(self, provider: str, ok: bool) -> bool:
-        """Count a call's outcome; True if this failure opened the circuit."""
+    def record(self, provider: str, ok: bool, pipe: redis.client.Pipeline | None = None) -> bool:
+        """Count a call's outcome; True if this failure opened the circuit. A success may be added to
+        `pipe` instead (it only closes the circuit: no reply to wait for)."""
+        if ok and pipe is not None:
+            pipe.hset(circuit_key(provider), mapping={"failures": 0, "state": "closed", "until": 0})
+            return False
         args = ["1" if ok else "0", time.time(), self.threshold, self.cooldown_s]
         return bool(self._record(keys=[circuit_key(provider)], args=args))
 
-    def state(self, provider: str) -> str:
-        data = {k.decode(): v.decode() for k, v in self.redis.hgetall(circuit_key(provider)).items()}
+    def state(self, provider: str, stored: Mapping[bytes, bytes] | None = None) -> str:
+        """`stored`: the circuit's hash when the caller has read it already (in a start-up script)."""
+        raw = self.redis.hgetall(circuit_key(provider)) if stored is None else stored
+        data = {k.decode(): v.decode() for k, v in raw.items()}
         state = str(data.get("state", "closed"))
         if state == "open" and time.time() >= float(data.get("until", 0)):
             return "half_open"
         return state
 
-    def allow(self, provider: str) -> bool:
+    def allow(self, provider: str, stored: Mapping[bytes, bytes] | None = None) -> bool:
         """Closed: yes. Open: no. Past the cooldown: only the one caller that takes the probe."""
-        state = self.state(provider)
+        state = self.state(provider, stored)
         if state == "closed":
             return True
         if state == "open":
@@ -86,13 +93,15 @@ class Circuit:
         return bool(taken)
 
 
-def record_outcome(client: redis.Redis, provider: str, outcome: CallOutcome) -> None:
+def record_outcome(client: redis.Redis, provider: str, outcome: CallOutcome, pipe: redis.client.Pipeline | None = None) -> None:
+    """Written at once, or added to `pipe` for the caller to send with other writes."""
     key = stats_key(provider)
-    pipe = client.pipeline(transaction=False)
-    pipe.lpush(key, json.dumps(asdict(outcome)))
-    pipe.ltrim(key, 0, RECENT - 1)
-    pipe.expire(key, 3600)
-    pipe.execute()
+    writes = client.pipeline(transaction=False) if pipe is None else pipe
+    writes.lpush(key, json.dumps(asdict(outcome)))
+    writes.ltrim(key, 0, RECENT - 1)
+    writes.expire(key, 3600)
+    if pipe is None:
+        writes.execute()
 
 
 @dataclass

@@ -20,25 +20,27 @@ def day_key(day: date) -> str:
     return f"{USAGE_PREFIX}:{day.isoformat()}"
 
 
-def record_usage(client: redis.Redis, result: JobResult) -> None:
+def record_usage(client: redis.Redis, result: JobResult, pipe: redis.client.Pipeline | None = None) -> None:
+    """Written at once, or added to `pipe` for the caller to send with other writes."""
     finished = result.timings.finished_at or result.timings.submitted_at
     key = day_key(datetime.fromtimestamp(finished, UTC).date())
     base = f"{result.provider}|{result.model}|{result.tenant}"
     latency_ms = max(0.0, (finished - result.timings.submitted_at) * 1000)
-    pipe = client.pipeline(transaction=False)
-    pipe.hincrby(key, f"{base}|requests", 1)
-    pipe.hincrby(key, f"{base}|errors", 0 if result.status == "succeeded" else 1)
-    pipe.hincrby(key, f"{base}|input_tokens", result.usage.input_tokens)
-    pipe.hincrby(key, f"{base}|output_tokens", result.usage.output_tokens)
+    writes = client.pipeline(transaction=False) if pipe is None else pipe
+    writes.hincrby(key, f"{base}|requests", 1)
+    writes.hincrby(key, f"{base}|errors", 0 if result.status == "succeeded" else 1)
+    writes.hincrby(key, f"{base}|input_tokens", result.usage.input_tokens)
+    writes.hincrby(key, f"{base}|output_tokens", result.usage.output_tokens)
     if result.cost_usd is None:  # the model's price is unknown: counted apart, never as 0
-        pipe.hincrby(key, f"{base}|unpriced", 1)
+        writes.hincrby(key, f"{base}|unpriced", 1)
     else:
-        pipe.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
-    pipe.hincrbyfloat(key, f"{base}|latency_ms_sum", latency_ms)
-    pipe.expire(key, TTL_S)
+        writes.hincrbyfloat(key, f"{base}|cost_usd", result.cost_usd)
+    writes.hincrbyfloat(key, f"{base}|latency_ms_sum", latency_ms)
+    writes.expire(key, TTL_S)
     if result.cost_usd:  # what a tenant's budget is checked against when its next job is accepted
-        pipe.incrbyfloat(constants.tenant_spent(result.tenant), result.cost_usd)
-    pipe.execute()
+        writes.incrbyfloat(constants.tenant_spent(result.tenant), result.cost_usd)
+    if pipe is None:
+        writes.execute()
 
 
 def read_usage(client: redis.Redis, since: date, until: date, by: str = "provider") -> list[dict[str, Any]]:

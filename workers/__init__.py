@@ -5,6 +5,7 @@
     beat.py           the health beat's task: probe providers, write the fallback order
     signals.py        worker start-up: concurrency from settings, reaper, metrics server
     reaper.py         re-enqueues jobs whose lease lapsed; presence key
+    received.py       marks received jobs for the reaper, many per round trip, off the consumer thread
     broker.py         kombu's Redis transport, made to survive Redis restarts and anything on a queue
     events.py         task events (what Flower shows) with their text redacted
     gevent_compat.py  httpcore under the gevent pool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init, task_received, worker_ready, worker_shutdown
@@ -11,6 +12,7 @@ from multillm.common import constants
 from multillm.common.preflight import warm_up
 from multillm.common.settings import get_settings
 from multillm.workers.reaper import Reaper
+from multillm.workers.received import ReceivedMarks
 
 _reaper: Reaper | None = None
 
@@ -55,7 +57,18 @@ def _mark_received(request: Any = None, **_: Any) -> None:
     rt = runtime()
     eta = getattr(request, "eta", None)
     delay = max(0.0, eta.timestamp() - time.time()) if eta is not None and hasattr(eta, "timestamp") else 0.0
-    rt.records.mark_received(job_id, start_within_s=delay + 3 * rt.settings.lease_ttl_s)
+    _received_marks(rt.records.mark_received_by).add(job_id, time.time() + delay + 3 * rt.settings.lease_ttl_s)
+
+
+_marks: ReceivedMarks | None = None
+
+
+def _received_marks(write: Callable[[Mapping[str, float]], None]) -> ReceivedMarks:
+    """The process's writer of received marks (made after a prefork child starts, like the runtime)."""
+    global _marks
+    if _marks is None:
+        _marks = ReceivedMarks(write)
+    return _marks
 
 
 @worker_ready.connect

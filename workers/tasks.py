@@ -34,7 +34,7 @@ def runtime() -> Runtime:
 def _chat(task: Task, job_id: Any = None, *args: Any, **kwargs: Any) -> str:
     if args or kwargs:
         log.error("task %s: unexpected arguments ignored", task.request.id)
-    delivery = run_job(runtime(), job_id)
+    delivery = run_job(runtime(), job_id, _PROVIDER_OF.get(task.name))
     if delivery.next_provider is not None:
         app.send_task(chat_task_name(delivery.next_provider), args=[job_id], queue=constants.queue(delivery.next_provider))
         return delivery.status
@@ -51,4 +51,5 @@ def _register(provider: str) -> Task:
                     retry_backoff=True, retry_backoff_max=30, retry_jitter=True, max_retries=None)
 
 
+_PROVIDER_OF = {chat_task_name(p): p for p in SPECS}  # a task's provider: its circuit is read with the lease
 CHAT_TASKS: dict[str, Task] = {p: _register(p) for p in SPECS}

@@ -2,6 +2,7 @@
 
     runtime.py     what a worker process shares: Redis, leases, quotas, HTTP pools, the key vault
     record.py      the job record as a delivery sees it: load, end one no attempt holds, count a result
+    start.py       a delivery's start in one round trip: job record, lease, cancel flag, circuit
     guards.py      the checks before a call: circuit, cancel, attempt count, deadline
     slot.py        a quota slot around the call: reserve, wait or hand back, cooldown, reconcile
     health.py      the call's outcome fed to provider statistics and the circuit breaker

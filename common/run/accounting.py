@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import redis
+
 from multillm.common.jobs import Job, JobResult, JobStatus, Timings
 from multillm.common.model_facts import job_cost, load_overrides
 from multillm.common.run.record import account
@@ -34,7 +36,11 @@ def job_result(job: Job, attempt: int, out: ChatResult, timings: Timings, status
     )
 
 
-def store(rt: Runtime, pub: Publisher, kind: str, result: JobResult, **fields: Any) -> None:
-    """The terminal message and the result, written together once; only the attempt that wrote them counts it."""
+def store(rt: Runtime, pub: Publisher, kind: str, result: JobResult, pipe: redis.client.Pipeline | None = None,
+          **fields: Any) -> bool:
+    """The terminal message and the result, written together once; only the attempt that wrote them
+    counts it (in `pipe` when given, for the caller to send). True if this attempt wrote them."""
     if pub.finish(kind, result.model_dump_json(), rt.settings.result_ttl_s, **fields) > 0:
-        account(rt, result)
+        account(rt, result, pipe)
+        return True
+    return False

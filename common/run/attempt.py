@@ -26,6 +26,7 @@ from multillm.common.errors import (
     QuotaWait,
     RateLimitExceeded,
 )
+from multillm.common.job_record import not_a_string, not_found, parse_job, too_large
 from multillm.common.jobs import Job, JobStatus, Timings
 from multillm.common.lease import ACQUIRED, Lease, attempts_key
 from multillm.common.logs import job_context
@@ -38,9 +39,10 @@ from multillm.common.run.failures import count_failure
 from multillm.common.run.fallback import move_job, next_hop_for
 from multillm.common.run.guards import check_can_start, check_deadline_mid_stream
 from multillm.common.run.health import record_call
-from multillm.common.run.record import finish_without_lease, load_job
+from multillm.common.run.record import finish_without_lease
 from multillm.common.run.runtime import Runtime
 from multillm.common.run.slot import quota_slot
+from multillm.common.run.start import NOT_A_STRING, NOT_FOUND, TOO_LARGE, Facts, Start
 from multillm.common.schemas import ChatResult, ProviderEvent
 from multillm.common.stream import LEASE_LOST, PUBLISHED_CANCELLED, Publisher
 
@@ -58,31 +60,54 @@ class Delivery:
     next_provider: str | None = None  # for fallback: the queue to send the job to
 
 
-def run_job(rt: Runtime, job_id: Any) -> Delivery:
-    """Run one delivery of `job_id`. Never raises for a job's own failure: it ends as a result."""
+def run_job(rt: Runtime, job_id: Any, provider: str | None = None) -> Delivery:
+    """Run one delivery of `job_id`. Never raises for a job's own failure: it ends as a result.
+
+    `provider`: the provider whose queue the delivery came from, so its circuit is read with the lease."""
     if not isinstance(job_id, str) or not job_id or len(job_id) > 128:
         log.error("refused a task whose job id is not a string of 1-128 characters")
         return Delivery("skipped")
-    try:
-        job = load_job(rt, job_id)
-    except InvalidJob as exc:
-        finish_without_lease(rt, job_id, exc)
-        return Delivery("failed")
-    state, lease = rt.leases.acquire(job_id)
-    if state != ACQUIRED or lease is None:
+    start = rt.starter.start(job_id, provider)
+    unreadable = _unreadable(rt, job_id, start)
+    if unreadable is not None:
+        return _unrunnable(rt, job_id, unreadable)
+    if start.state != ACQUIRED or start.lease is None:
         return Delivery("skipped")  # finished already, or another attempt is running it
+    lease = start.lease
     try:
+        try:
+            job = parse_job(job_id, start.raw_job, rt.records.limits)
+        except InvalidJob as exc:
+            rt.leases.release(lease, resume_in=0)
+            return _unrunnable(rt, job_id, exc)
         with job_context(job.job_id, job.provider, job.model, lease.attempt):  # every log line names its job
-            return Attempt(rt, job, lease).run()
+            return Attempt(rt, job, lease, start.facts_of(job.provider)).run()
     finally:
         rt.leases.forget(lease)
+
+
+def _unreadable(rt: Runtime, job_id: str, start: Start) -> InvalidJob | None:
+    """Why the start-up script could not read the record (nothing was taken), or None."""
+    if start.state == NOT_FOUND:
+        return not_found(job_id)
+    if start.state == NOT_A_STRING:
+        return not_a_string(job_id)
+    if start.state == TOO_LARGE:
+        return too_large(start.size, rt.starter.max_job_bytes)
+    return None
+
+
+def _unrunnable(rt: Runtime, job_id: str, error: InvalidJob) -> Delivery:
+    """A record that is missing or cannot run ends with an error result, so no caller waits for it."""
+    finish_without_lease(rt, job_id, error)
+    return Delivery("failed")
 
 
 class Attempt:
     """One attempt at a job, holding its lease."""
 
-    def __init__(self, rt: Runtime, job: Job, lease: Lease) -> None:
-        self.rt, self.job, self.lease = rt, job, lease
+    def __init__(self, rt: Runtime, job: Job, lease: Lease, facts: Facts | None = None) -> None:
+        self.rt, self.job, self.lease, self.facts = rt, job, lease, facts
         s = rt.settings
         self.pub = Publisher(rt.redis, job.job_id, lease.owner, lease.attempt,
                              replay_max=s.replay_max, ttl=s.replay_ttl_s, batcher=rt.batcher)
@@ -92,7 +117,7 @@ class Attempt:
 
     def run(self) -> Delivery:
         try:
-            check_can_start(self.rt, self.job, self.lease)
+            check_can_start(self.rt, self.job, self.lease, self.facts)
             self.prep.load()
             self._stream()
             return self._succeed()
@@ -125,7 +150,8 @@ class Attempt:
             return self.prep.replay(self._on_event)
         api_key = rt.api_key(job)
         with quota_slot(rt, job, self.lease.attempt, api_key, self.out, self.prep.messages):
-            self._emit("start", provider=job.provider, model=job.model, **self.prep.start_fields())
+            # Not waited for: it goes out while the request is made; the first chunk waits for it.
+            self._send("start", provider=job.provider, model=job.model, **self.prep.start_fields())
             self._call(api_key)
 
     def _call(self, api_key: str) -> None:
@@ -133,7 +159,7 @@ class Attempt:
         base_url = rt.settings.provider(job.provider).base_url or get_spec(job.provider).default_base_url
         timeouts = rt.settings.timeouts(total=max(0.001, job.deadline_at - time.time()))
         provider = create_provider(job.provider, api_key, base_url=base_url, timeouts=timeouts,
-                                   client=rt.http_client(base_url))
+                                   client=rt.http_client(base_url, job.job_id))
         # closing(): a cancel or deadline raised mid-stream closes the provider connection at once.
         with closing(provider.stream_chat(self.prep.messages, self.prep.options, job_id=job.job_id)) as events:
             for event in events:
@@ -193,12 +219,16 @@ class Attempt:
 
     def _succeed(self) -> Delivery:
         self._refused(self.pub.flush())  # every chunk is in the log before the job counts as done
+        # The call's health and the result's usage go in one round trip after the result (at hundreds of
+        # jobs a second, round trips are what the worker spends its CPU on).
+        bookkeeping = self.rt.redis.pipeline(transaction=False)
         if self.prep.cached is None:
-            record_call(self.rt, self.job.provider, self.timings, None)
+            record_call(self.rt, self.job.provider, self.timings, None, bookkeeping)
         result = job_result(self.job, self.lease.attempt, self.out, self.timings, "succeeded", **self.prep.result_fields())
         self.prep.succeeded(result, self.lease.owner)
-        store(self.rt, self.pub, "done", result, finish_reason=result.finish_reason, text=result.text,
+        store(self.rt, self.pub, "done", result, bookkeeping, finish_reason=result.finish_reason, text=result.text,
               usage=result.usage.model_dump())
+        bookkeeping.execute()
         return Delivery("succeeded")
 
     def _fail(self, exc: MultiLLMError, status: JobStatus) -> Delivery:

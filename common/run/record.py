@@ -3,6 +3,8 @@ end a job no attempt holds, and count a stored result in metrics and usage."""
 
 from __future__ import annotations
 
+import redis
+
 from multillm.common import metrics
 from multillm.common.errors import MultiLLMError
 from multillm.common.job_record import error_result
@@ -25,7 +27,7 @@ def finish_without_lease(rt: Runtime, job_id: str, error: MultiLLMError, job: Jo
     return seq
 
 
-def account(rt: Runtime, result: JobResult) -> None:
-    """Metrics and usage analytics for a stored result."""
+def account(rt: Runtime, result: JobResult, pipe: redis.client.Pipeline | None = None) -> None:
+    """Metrics and usage analytics for a stored result (the usage added to `pipe` when given)."""
     metrics.record_result(result)
-    record_usage(rt.redis, result)
+    record_usage(rt.redis, result, pipe)

@@ -4,6 +4,7 @@ HTTP connection pools, the key vault, and the lookup of the key a job is run wit
 from __future__ import annotations
 
 import threading
+import zlib
 
 import httpx
 import redis
@@ -16,10 +17,13 @@ from multillm.common.provider_health import Circuit
 from multillm.common.providers import get_spec
 from multillm.common.quota import Quota
 from multillm.common.response_watch import on_response
+from multillm.common.run.start import Starter
 from multillm.common.settings import Settings
 from multillm.common.stream import Batcher
 from multillm.common.tenants import may_use_operator_key
 from multillm.common.vault import Vault
+
+HTTP_SHARDS = 32  # httpx clients per provider base URL (see Runtime.http_client)
 
 
 class Runtime:
@@ -35,21 +39,29 @@ class Runtime:
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
         self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
                                   replay_ttl_s=settings.replay_ttl_s, limits=settings.limits)
+        self.starter = Starter(self.redis, self.leases, settings.limits.max_job_bytes)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
         self.circuit = Circuit(self.redis, settings.circuit_failures, settings.circuit_cooldown_s)
         master, previous = settings.encryption_master_key, settings.encryption_master_key_previous
         self.vault = Vault(self.redis, master.get_secret_value(),
                            previous.get_secret_value() if previous else None) if master else None
-        self._http: dict[str, httpx.Client] = {}
+        self._http: dict[tuple[str, int], httpx.Client] = {}
         self._lock = threading.Lock()
 
-    def http_client(self, base_url: str) -> httpx.Client:
+    def http_client(self, base_url: str, shard_key: str = "") -> httpx.Client:
+        """A pooled client for `base_url`; jobs spread over HTTP_SHARDS of them by `shard_key` (the job id).
+
+        httpcore's pool looks at every connection it holds each time it assigns a request
+        (`ConnectionPool._assign_requests_to_connections`), so one pool holding thousands of open
+        streams spent most of a worker's CPU there and started jobs ever more slowly (BENCHMARKS.md,
+        capacity); each shard holds a fraction of them."""
+        key = (base_url, zlib.crc32(shard_key.encode()) % HTTP_SHARDS if shard_key else 0)
         with self._lock:
-            if base_url not in self._http:
+            if key not in self._http:
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
-                self._http[base_url] = httpx.Client(limits=limits, event_hooks={"response": [on_response]})
-            return self._http[base_url]
+                self._http[key] = httpx.Client(limits=limits, event_hooks={"response": [on_response]})
+            return self._http[key]
 
     def api_key(self, job: Job) -> str:
         """The tenant's key from the vault, else the provider's environment key; decrypted in memory only."""

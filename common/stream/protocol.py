@@ -8,7 +8,8 @@ Reader (consumers): subscribe to the channel first, then replay the log, and kee
 sequence number is the next one expected (`Sequencer`); on a gap, read the missing ones back from the log.
 
 Lua because the four writes (INCR, RPUSH, LTRIM, PUBLISH) plus the lease and cancel checks must
-be one step for sequence numbers to have no gaps or duplicates across attempts.
+be one step for sequence numbers to have no gaps or duplicates across attempts. A worker's chunks
+go in batches: one script call writes many messages of many jobs, each checked as if sent alone.
 
 Every message and the result are redacted (multillm.common.redact) on their way out: a key a provider
 echoed into its error text never reaches the log, the channel or the result.
@@ -33,26 +34,38 @@ LEASE_LOST = -2
 ALREADY_PUBLISHED = -3  # a call repeated after Redis had run it (the client retried a lost reply)
 ALREADY_FINISHED = 0
 
-# KEYS: lease, seq, log, channel, cancel, published   ARGV: owner, body-without-"{", replay_max, ttl, n
-# `published` remembers each attempt's last message number n, so a call redis-py repeats after a
-# connection drop (its default retry) cannot put the same chunk into the stream twice.
-_PUBLISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -2 end
-if redis.call('EXISTS', KEYS[5]) == 1 then return -1 end
-local n = tonumber(ARGV[5])
-if n <= tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') then return -3 end
-redis.call('HSET', KEYS[6], ARGV[1], n)
-local s = redis.call('INCR', KEYS[2])
-local msg = '{"seq":' .. s .. ',' .. ARGV[2]
-redis.call('RPUSH', KEYS[3], msg)
-if s % 64 == 1 then
-  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  redis.call('EXPIRE', KEYS[6], ARGV[4])
+# One message: KEYS k..k+5 = lease, seq, log, channel, cancel, published; ARGV a..a+4 = owner,
+# body-without-"{", replay_max, ttl, n. `published` remembers each attempt's last message number n, so
+# a call redis-py repeats after a connection drop (its default retry) cannot put the same chunk into the
+# stream twice.
+_PUBLISH_ONE = """
+local function publish(k, a)
+  if redis.call('GET', KEYS[k]) ~= ARGV[a] then return -2 end
+  if redis.call('EXISTS', KEYS[k + 4]) == 1 then return -1 end
+  local n = tonumber(ARGV[a + 4])
+  if n <= tonumber(redis.call('HGET', KEYS[k + 5], ARGV[a]) or '0') then return -3 end
+  redis.call('HSET', KEYS[k + 5], ARGV[a], n)
+  local s = redis.call('INCR', KEYS[k + 1])
+  local msg = '{"seq":' .. s .. ',' .. ARGV[a + 1]
+  redis.call('RPUSH', KEYS[k + 2], msg)
+  if s % 64 == 1 then
+    redis.call('LTRIM', KEYS[k + 2], -tonumber(ARGV[a + 2]), -1)
+    redis.call('EXPIRE', KEYS[k + 2], ARGV[a + 3])
+    redis.call('EXPIRE', KEYS[k + 1], ARGV[a + 3])
+    redis.call('EXPIRE', KEYS[k + 5], ARGV[a + 3])
+  end
+  redis.call('PUBLISH', KEYS[k + 3], msg)
+  return s
 end
-redis.call('PUBLISH', KEYS[4], msg)
-return s
+"""
+_PUBLISH = _PUBLISH_ONE + "return publish(1, 1)\n"
+
+# Many messages, of one job or many, in one call (the batcher's): six keys and five arguments each,
+# in the order given; one reply per message, as _PUBLISH would have answered it.
+_PUBLISH_MANY = _PUBLISH_ONE + """
+local replies = {}
+for i = 0, #KEYS / 6 - 1 do replies[i + 1] = publish(6 * i + 1, 5 * i + 1) end
+return replies
 """
 
 # KEYS: lease, seq, log, channel, result, inflight
@@ -86,17 +99,20 @@ def _body(job_id: str, kind: str, attempt: int, fields: dict[str, Any]) -> str:
 
 
 class Batcher:
-    """Sends the chunks of every job a worker process runs to Redis in pipelines, from one thread.
+    """Sends the chunks of every job a worker process runs to Redis in batches, from one thread.
 
     One round trip per chunk left a busy worker waiting on Redis for a third of its time (BENCHMARKS.md,
-    throughput). This is group commit: whatever messages are waiting when the previous pipeline
-    returns go together, so a lone chunk leaves at once and a burst shares one round trip. One FIFO
-    and one pipeline at a time keep each job's messages in order; the script still numbers them.
+    throughput). This is group commit: whatever messages are waiting when the previous batch returns
+    go together, in one call of one script (_PUBLISH_MANY), so a lone chunk leaves at once and a burst
+    shares one round trip and one command's parsing on both sides. One FIFO and one call at a time
+    keep each job's messages in order; the script still numbers them and checks each one's lease.
     """
+
+    MAX_BATCH = 512  # messages per call: bounds how long one call holds Redis
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.script = client.register_script(_PUBLISH)
+        self.script = client.register_script(_PUBLISH_MANY)
         self._waiting: deque[tuple[Publisher, list[str], list[Any]]] = deque()
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -114,18 +130,23 @@ class Batcher:
             with self._ready:
                 while not self._waiting:
                     self._ready.wait()
-                batch = list(self._waiting)
-                self._waiting.clear()
-            replies: list[Any]
-            try:
-                pipe = self.client.pipeline(transaction=False)
-                for _, keys_, args in batch:
-                    self.script(keys=keys_, args=args, client=pipe)
-                replies = pipe.execute(raise_on_error=False)
-            except Exception as exc:  # Redis gone, or anything else: every sender learns of it
-                replies = [exc] * len(batch)
-            for (publisher, _, _), reply in zip(batch, replies, strict=True):
-                publisher.sent(reply)
+                take = min(len(self._waiting), self.MAX_BATCH)
+                batch = [self._waiting.popleft() for _ in range(take)]
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[Publisher, list[str], list[Any]]]) -> None:
+        keys_: list[str] = []
+        args: list[Any] = []
+        for _, k, a in batch:
+            keys_ += k
+            args += a
+        replies: list[Any]
+        try:
+            replies = list(self.script(keys=keys_, args=args))
+        except Exception as exc:  # Redis gone, or anything else: every sender learns of it
+            replies = [exc] * len(batch)
+        for (publisher, _, _), reply in zip(batch, replies, strict=True):
+            publisher.sent(reply)
 
 
 class Publisher:

@@ -19,6 +19,13 @@ def throughput_table(f: dict[str, Any]) -> str:
         rounds = ", ".join(f"{r:.1f}" for r in f[f"{name}_rounds_jobs_s"])
         rows.append(f"| {label} | {f[f'{name}_jobs_s']:.1f} | {rounds} | {f[f'{name}_ratio']:.2f} | "
                     f"{f[f'{name}_succeeded']:,} of {f['jobs'] * f['rounds']:,} | {f[f'{name}_http_process_cpu']:.0%} |")
+    if "multillm_cpu_s_per_1000_chunks" in f:
+        rows += ["", "| CPU seconds per 1,000 streamed chunks | multillm worker | multillm worker + Redis | direct client "
+                 "| multillm / direct | LiteLLM | plain Celery task |", "|---|---|---|---|---|---|---|",
+                 f"| {f['jobs'] * f['rounds'] * f['max_tokens']:,} chunks | {f['multillm_cpu_s_per_1000_chunks']:.3f} "
+                 f"| {f['multillm_cpu_s_per_1000_chunks'] + f['redis_cpu_s_per_1000_chunks']:.3f} "
+                 f"| {f['direct_cpu_s_per_1000_chunks']:.3f} | **{f['multillm_cpu_ratio_to_direct']:.2f}** "
+                 f"| {f['litellm_cpu_s_per_1000_chunks']:.3f} | {f['celery_cpu_s_per_1000_chunks']:.3f} |"]
     return "\n".join(rows)
 
 

@@ -13,8 +13,8 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,11 @@ class Bench:
     system: EmbeddedSystem = field(init=False)
 
     events: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # more settings for every process of the system
 
     def __enter__(self) -> Bench:
         env = {"OPENAI_API_KEY": "", "LOG_LEVEL": "warning", "MULTILLM_JOB_DEADLINE_S": "600",
-               "MULTILLM_TASK_EVENTS": "true" if self.events else "false"}
+               "MULTILLM_TASK_EVENTS": "true" if self.events else "false", **self.env}
         settings = load_settings(env)
         options = SystemOptions(providers=["openai"], concurrency=self.concurrency, pool=self.pool,
                                 simulator_args=self.sim_args, extra_env=env)
@@ -104,6 +105,10 @@ class Bench:
 
     def worker_pid(self) -> int:
         return next(iter(self.system.workers.values())).pid
+
+    def redis_pid(self) -> int | None:
+        """The Redis server the system started (None when it uses one given by REDIS_URL)."""
+        return self.system.processes[0].pid if self.system.processes and not self.system.settings.redis_url else None
 
     def queued_first_chunk(self, max_tokens: int) -> float:
         start = time.perf_counter()
@@ -235,6 +240,7 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
     seconds: dict[str, list[float]] = {"multillm": [], "direct": [], "litellm": [], "celery": []}
     ok: dict[str, int] = dict.fromkeys(seconds, 0)
     busy: dict[str, list[float]] = {name: [] for name in seconds}  # CPU share of the process doing the HTTP work
+    spent: dict[str, float] = dict.fromkeys([*seconds, "redis"], 0.0)  # CPU seconds, all rounds
     with Bench(concurrency=concurrency, sim_args=sim) as b:
         plain = PlainCelery(b.system.redis_url)
         worker = start_plain_worker(b.system.worker_env(), concurrency)
@@ -247,16 +253,34 @@ def bench_throughput(jobs: int = 2000, concurrency: int = 100, max_tokens: int =
                 run(200)  # warm connections and code paths
             for _ in range(rounds):
                 for name, run in runs.items():
-                    cpu = cpu_seconds(systems.http_pid(name))
+                    cpu, redis_cpu = cpu_seconds(systems.http_pid(name)), _redis_cpu(b)
                     took, succeeded = run(jobs)
+                    used = cpu_seconds(systems.http_pid(name)) - cpu
                     seconds[name].append(took)
-                    busy[name].append((cpu_seconds(systems.http_pid(name)) - cpu) / took)
+                    busy[name].append(used / took)
+                    spent[name] += used
+                    if name == "multillm":
+                        spent["redis"] += _redis_cpu(b) - redis_cpu
                     ok[name] += succeeded
         finally:
             plain.close()
     figures = _throughput_figures(jobs, concurrency, max_tokens, seconds, ok)
     figures.update({f"{name}_http_process_cpu": statistics.median(share) for name, share in busy.items()})
+    figures.update(_cpu_per_chunk(spent, jobs * rounds * max_tokens))
     return figures
+
+
+def _redis_cpu(b: Bench) -> float:
+    pid = b.redis_pid()
+    return cpu_seconds(pid) if pid else 0.0
+
+
+def _cpu_per_chunk(spent: dict[str, float], chunks: int) -> dict[str, float]:
+    """CPU seconds per 1,000 streamed chunks of the process streaming from the provider (the worker, the
+    direct client's process, ...), and for multillm also of the Redis server while multillm ran."""
+    per = {f"{name}_cpu_s_per_1000_chunks": used * 1000 / chunks for name, used in spent.items()}
+    per["multillm_cpu_ratio_to_direct"] = per["multillm_cpu_s_per_1000_chunks"] / per["direct_cpu_s_per_1000_chunks"]
+    return per
 
 
 def _throughput_figures(jobs: int, concurrency: int, max_tokens: int, seconds: dict[str, list[float]],
@@ -299,6 +323,26 @@ def require_pool(pool: str) -> None:
             raise ConfigurationError("the gevent pool needs gevent: pip install -e '.[bench]'") from None
 
 
+def submit_many(b: Bench, jobs: int, max_tokens: int, threads: int = 16) -> list[str]:
+    """Submit from several threads: one at a time, on a loaded machine, submitting 10,000 jobs took
+    longer than the streams last, and the run measured the submitter instead of the worker."""
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda _: b.client.submit("openai", PROMPT, model=MODEL, max_tokens=max_tokens).job_id,
+                             range(jobs)))
+
+
+def stream_shape(streams: int) -> tuple[float, int]:
+    """Token rate and answer length for the capacity run, so that every stream is open at once however
+    long the worker takes to start them, and the chunks stay within what the machine can publish.
+
+    Up to 1,000 streams: 80 tokens at 2 per second (40 s; the simulator's answers are otherwise capped
+    at 32 tokens). Beyond: streams of streams/30 seconds (333 s for 10,000) at 1,000 chunks/s in all."""
+    if streams <= 1000:
+        return 2.0, 80
+    tps = 1000 / streams
+    return tps, max(8, round(tps * streams / 30))
+
+
 def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children: int = 64) -> dict[str, Any]:
     """Concurrent in-flight streams one worker (process tree) holds, and its memory.
 
@@ -306,28 +350,28 @@ def bench_capacity(streams: int = 1000, pool: str = "threads", prefork_children:
     `prefork_children` slots (a thousand processes do not fit)."""
     require_pool(pool)
     slots = min(streams, prefork_children) if pool == "prefork" else streams
-    # Streams of 40 s (80 tokens at 2 per second; the simulator's answers are otherwise capped at 32
-    # tokens), so that all of them are open at once however long the worker takes to start them.
-    sim = ["--ttft-ms", "0", "--tokens-per-second", "2", "--max-tokens", "80"]
-    with Bench(concurrency=slots, sim_args=sim, pool=pool) as b:
+    tps, tokens = stream_shape(slots)
+    sim = ["--ttft-ms", "0", "--tokens-per-second", f"{tps:g}", "--max-tokens", str(tokens)]
+    # Beyond 1,000 streams, leases of 60 s: on a loaded machine one pass of a gevent worker's event loop
+    # over thousands of ready streams took longer than the default 10 s, and every lease lapsed.
+    env = {"MULTILLM_LEASE_TTL_S": "60", "MULTILLM_JOB_DEADLINE_S": "3600"} if slots > 1000 else {}
+    with Bench(concurrency=slots, sim_args=sim, pool=pool, env=env) as b:
         pid = b.worker_pid()
         idle_rss, idle_pss = rss_mib(pid), pss_mib(pid)
         processes = 1 + len(_children(pid))
-        ids = [b.client.submit("openai", PROMPT, model=MODEL, max_tokens=80).job_id for _ in range(slots)]
-        peak_rss, peak_pss, peak_streams, ok = idle_rss, idle_pss, 0, 0
-        done = threading.Event()
-
-        def wait() -> None:
-            nonlocal ok
-            ok = wait_all(b, ids, 600)
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        while not done.wait(0.5):
-            peak_rss, peak_pss = max(peak_rss, rss_mib(pid)), max(peak_pss, pss_mib(pid))
-            peak_streams = max(peak_streams, int(b.sim_stats().get("concurrent_streams", 0)))
+        ids = submit_many(b, slots, tokens)
+        peak_rss, peak_pss, peak_streams = idle_rss, idle_pss, 0
+        # Time for the last job to start (at 10 jobs/s at worst) and stream, with a margin.
+        with ThreadPoolExecutor(1) as waiter:
+            answered = waiter.submit(wait_all, b, ids, max(600.0, slots / 10 + 2 * tokens / tps))
+            while not answered.done():
+                peak_rss, peak_pss = max(peak_rss, rss_mib(pid)), max(peak_pss, pss_mib(pid))
+                peak_streams = max(peak_streams, int(b.sim_stats().get("concurrent_streams", 0)))
+                time.sleep(0.5)
+            ok = answered.result()  # raises what stopped the wait (jobs without a result in time)
         peak_streams = max(peak_streams, int(b.sim_stats().get("peak_concurrent_streams", 0)))
-    return {"pool": pool, "slots": slots, "processes": processes, "succeeded": ok,
+    return {"pool": pool, "slots": slots, "processes": processes, "succeeded": ok, "stream_s": tokens / tps,
+            "tokens_per_second": tps,
             "peak_concurrent_streams": peak_streams, "idle_rss_mib": idle_rss, "peak_rss_mib": peak_rss,
             "idle_pss_mib": idle_pss, "peak_pss_mib": peak_pss,
             "kib_per_stream": (peak_pss - idle_pss) * 1024 / max(1, peak_streams),

@@ -76,7 +76,9 @@ def test_three_turn_conversation_sends_the_earlier_turns(client: MultiLLM, serve
 
 def test_conversation_longer_than_the_context_window_is_trimmed_oldest_first_and_says_so(
         client: MultiLLM, server: WireServer) -> None:
-    long = "word " * 50_000  # 250,000 characters, about 62,500 tokens: gpt-4o-mini's 128,000 hold one with a question, not two
+    # 70,000 tokens in gpt-4o-mini's encoding (o200k: " word" is one token): its 128,000-token window,
+    # less the 4,096 reserved for the answer, holds one such turn with a question, not two.
+    long = "word " * 70_000
     ask(client, "openai", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "first " + long}],
         "c-long")
     ask(client, "openai", "second " + long, "c-long")
