@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -169,8 +169,9 @@ class LLMProvider(ABC):
 
     def stream_chat(
         self, messages: Sequence[Message], options: ChatOptions | None = None, *, job_id: str = ""
-    ) -> Iterator[ProviderEvent]:
-        """Stream events: deltas, tool-call deltas then whole tool calls, usage, one finish."""
+    ) -> Generator[ProviderEvent, None, None]:
+        """Stream events: deltas, tool-call deltas then whole tool calls, usage, one finish. Closing the
+        generator closes the provider connection."""
         options = options or ChatOptions()
         self._check_messages(messages)
         yield from self._stream(list(messages), options, job_id)
