@@ -104,6 +104,9 @@ def anthropic_events(model: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
+MODELS = ("gpt-4o-mini", "claude-3-5-haiku-latest")  # what multillm asks for by default on each wire
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: StrictServer
@@ -118,9 +121,14 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"accepted": list(w.accepted), "refused": list(w.refused), "limit": w.limit,
                         "window_s": w.window_s}
             return self._json(200, body)
-        return self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+        # One list that both OpenAI's and Anthropic's model-list readers take: the models the benchmark asks for.
+        models = [{"id": m, "object": "model", "type": "model"} for m in MODELS]
+        return self._json(200, {"object": "list", "data": models, "has_more": False})
 
     def do_POST(self) -> None:
+        if self.path.endswith("/count_tokens"):  # Anthropic limits token counting apart from messages
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            return self._json(200, {"input_tokens": 5})
         allowed, remaining, reset, retry = self.server.window.take()  # counted at arrival, before the body
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = rate_headers(self.server.style, self.server.window.limit, remaining, reset)
