@@ -35,6 +35,7 @@ from multillm.common.lease import lapsed_jobs
 from multillm.common.limits import InputLimits
 from multillm.common.redact import redact
 from multillm.common.sanitize import DEFAULTS, sanitize_job
+from multillm.common.settings import Settings
 from multillm.common.stream import Publisher
 
 # KEYS: job, inflight, tenant limits, tenant accepted, tenant spent   ARGV: job json, ttl, job id, answer-by
@@ -122,6 +123,12 @@ class JobRecords:
         self.replay_max = replay_max
         self.replay_ttl_s = replay_ttl_s
         self._accept = client.register_script(_ACCEPT)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> JobRecords:
+        """Records with the TTLs and input limits the settings give (what producers and workers use)."""
+        return cls(client, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
+                   replay_ttl_s=settings.replay_ttl_s, limits=settings.limits)
 
     def accept(self, job: Job) -> bool:
         """Store a new job; False if its id is taken (a resubmission: nothing is written).

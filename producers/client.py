@@ -80,9 +80,7 @@ class MultiLLM:
         # Ride out a Redis restart: commands are retried on a lost connection for about 20 s.
         retry = Retry(EqualJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES)
         self.redis = redis.Redis.from_url(self.url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
-        s = self.settings
-        self.records = JobRecords(self.redis, result_ttl_s=s.result_ttl_s, replay_max=s.replay_max,
-                                  replay_ttl_s=s.replay_ttl_s, limits=s.limits)
+        self.records = JobRecords.from_settings(self.redis, self.settings)
         self._circuit = Circuit(self.redis)
         self._admission = Admission(Quota(self.redis), self.settings)
         self._lists = ModelLists(self.redis)

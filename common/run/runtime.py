@@ -37,8 +37,7 @@ class Runtime:
                                                      max_connections=5000, timeout=30)
         self.redis = client or redis.Redis(connection_pool=pool)
         self.leases = LeaseKeeper(self.redis, settings.lease_ttl_s)
-        self.records = JobRecords(self.redis, result_ttl_s=settings.result_ttl_s, replay_max=settings.replay_max,
-                                  replay_ttl_s=settings.replay_ttl_s, limits=settings.limits)
+        self.records = JobRecords.from_settings(self.redis, settings)
         self.starter = Starter(self.redis, self.leases, settings.limits.max_job_bytes)
         self.batcher = Batcher(self.redis)
         self.quota = Quota(self.redis)
